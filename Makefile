@@ -1,0 +1,79 @@
+# retrain: one Makefile. `make` builds ./retrain, `make test` runs every
+# test and ends with "N passed, N failed", `make asan` runs the same tests
+# under AddressSanitizer + UndefinedBehaviorSanitizer, `make fuzz` runs the
+# message-parser fuzzer for a bounded time, `make bench` the benchmarks.
+
+CC      ?= gcc
+PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc
+# Recursive (=) so pkg-config runs after the deps step has installed them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP $(PKG_CFLAGS)
+LIBS     = $(PKG_LIBS) -ldl -lpthread -lm
+
+MODE    ?= release
+ifeq ($(MODE),asan)
+  OPT = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+  OPT = -O2
+endif
+B = build/$(MODE)
+
+SRC      = $(sort $(wildcard src/*/*.c))
+MAIN_SRC = src/cli/main.c
+LIB_SRC  = $(filter-out $(MAIN_SRC),$(SRC))
+TEST_SRC = $(sort $(wildcard tests/*/*.c)) tests/main.c
+LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
+
+.PHONY: all deps test asan fuzz bench clean check-build
+
+all: deps
+	@$(MAKE) --no-print-directory check-build MODE=release
+	@cp $(B)/retrain ./retrain
+
+deps:
+	@scripts/install-deps --quiet
+
+check-build: $(B)/retrain $(B)/test-runner
+
+$(B)/retrain: $(B)/$(MAIN_SRC:.c=.o) $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(B)/test-runner: $(TEST_OBJ) $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) -c -o $@ $<
+
+test: all
+	@tests/run-all build/release
+
+asan: deps
+	@$(MAKE) --no-print-directory check-build MODE=asan
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		tests/run-all build/asan
+
+# libFuzzer needs clang; the target feeds arbitrary bytes to the MCP
+# message handler. FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory build/fuzz/fuzz-mcp
+	@mkdir -p build/fuzz/corpus
+	@cp tests/fuzz/seeds/* build/fuzz/corpus/ 2>/dev/null || true
+	build/fuzz/fuzz-mcp -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus
+
+build/fuzz/fuzz-mcp: tests/fuzz/fuzz_mcp.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) -o $@ $^ $(LIBS)
+
+bench: all
+	@bench/run
+
+clean:
+	rm -rf build retrain
+
+-include $(shell find build -name '*.d' 2>/dev/null)

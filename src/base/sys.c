@@ -1,0 +1,133 @@
+/* Files, hashing, time and randomness. */
+#include "base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+char *file_read(const char *path, size_t *len, err_t *e)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err_set(e, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf_t b;
+    buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        buf_free(&b);
+        err_set(e, "%s: read error", path);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return buf_take(&b);
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, err_t *e)
+{
+    buf_t tmp;
+    buf_init(&tmp);
+    buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err_set(e, "%s: %s", tmp.data, strerror(errno));
+        buf_free(&tmp);
+        return -1;
+    }
+    const char *p = data;
+    size_t left = n;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err_set(e, "%s: %s", tmp.data, strerror(errno));
+            close(fd);
+            unlink(tmp.data);
+            buf_free(&tmp);
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.data, path) != 0) {
+        err_set(e, "%s: %s", path, strerror(errno));
+        unlink(tmp.data);
+        buf_free(&tmp);
+        return -1;
+    }
+    buf_free(&tmp);
+    return 0;
+}
+
+int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+struct sha256_ctx {
+    EVP_MD_CTX *md;
+};
+
+sha256_ctx *sha256_new(void)
+{
+    sha256_ctx *c = xmalloc(sizeof *c);
+    c->md = EVP_MD_CTX_new();
+    if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+        fprintf(stderr, "retrain: OpenSSL cannot provide SHA-256\n");
+        abort();
+    }
+    return c;
+}
+
+void sha256_update(sha256_ctx *c, const void *p, size_t n)
+{
+    EVP_DigestUpdate(c->md, p, n);
+}
+
+void sha256_final_hex(sha256_ctx *c, char out[65])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(c->md, md, &len);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(c->md);
+    free(c);
+}
+
+uint64_t time_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int random_bytes(void *p, size_t n)
+{
+    unsigned char *q = p;
+    while (n) {
+        ssize_t r = getrandom(q, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        q += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}

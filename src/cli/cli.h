@@ -1,0 +1,9 @@
+/* cli: one function per subcommand; argument parsing only. */
+#ifndef RETRAIN_CLI_H
+#define RETRAIN_CLI_H
+
+#define RETRAIN_VERSION "0.1.0"
+
+int cmd_mcp_db(int argc, char **argv);
+
+#endif

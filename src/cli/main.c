@@ -1,0 +1,39 @@
+/* retrain: one binary, subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: retrain COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  mcp-db     the MCP database server (DB_URL=...; stdio, or --http 127.0.0.1:8000)\n"
+            "  version    print the version\n"
+            "\n"
+            "retrain COMMAND --help tells more.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("retrain %s\n", RETRAIN_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "mcp-db"))
+        return cmd_mcp_db(argc - 1, argv + 1);
+    fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}
