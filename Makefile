@@ -4,7 +4,7 @@
 # message-parser fuzzer for a bounded time, `make bench` the benchmarks.
 
 CC      ?= gcc
-PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc
+PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc libcurl
 # Recursive (=) so pkg-config runs after the deps step has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

@@ -220,6 +220,11 @@ db_conn *db_new(const char *url, const db_options *opts, err_t *e)
         free(c);
         return NULL;
     }
+    if (c->be->check && c->be->check(&c->url, e) != 0) {
+        db_url_free(&c->url);
+        free(c);
+        return NULL;
+    }
     if (opts)
         c->opts = *opts;
     if (c->opts.engine_options) {

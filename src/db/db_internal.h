@@ -13,6 +13,10 @@ typedef struct db_backend {
     db_placeholder placeholder; /* how the driver takes parameters */
     int display_pyformat;       /* show %(name)s in error texts (psycopg2) */
 
+    /* Optional: checks at db_new() time what the backend needs beyond the
+     * database itself (a library to load...), so a missing piece is a
+     * clear startup error rather than a failure on every call. */
+    int (*check)(const db_url *u, err_t *e);
     /* Opens the connection; sets c->impl. Honours c->opts.read_only. */
     int (*connect)(db_conn *c, db_error *e);
     /* Closes it; c->impl becomes NULL. */
