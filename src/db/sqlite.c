@@ -28,22 +28,36 @@ typedef struct sq_cursor {
     int pending_row; /* execute already stepped onto the first row */
 } sq_cursor;
 
-/* Python's sqlite3 raises IntegrityError for constraint failures,
- * ProgrammingError for misuse, OperationalError for the rest; SQLAlchemy
- * wraps each in its own class with its own code. */
+/* The exception class Python's sqlite3 raises for a result code (its
+ * _pysqlite_seterror), and the SQLAlchemy class and code that wrap it. */
 static void set_sqlite_error(db_error *e, int rc, const char *msg)
 {
-    int primary = rc & 0xff;
-    if (primary == SQLITE_CONSTRAINT)
-        db_error_set(e, DB_ERR_SQL, PY_INTEGRITY, "IntegrityError", "gkpj", "%s", msg);
-    else if (primary == SQLITE_MISUSE || primary == SQLITE_RANGE)
-        db_error_set(e, DB_ERR_SQL, PY_PROGRAMMING, "ProgrammingError", "f405", "%s", msg);
-    else if (primary == SQLITE_CANTOPEN || primary == SQLITE_NOTADB || primary == SQLITE_IOERR ||
-             primary == SQLITE_CORRUPT)
-        db_error_set(e, primary == SQLITE_CANTOPEN ? DB_ERR_CONNECT : DB_ERR_SQL, PY_OPERATIONAL,
-                     "OperationalError", "e3q8", "%s", msg);
-    else
-        db_error_set(e, DB_ERR_SQL, PY_OPERATIONAL, "OperationalError", "e3q8", "%s", msg);
+    const char *py = "sqlite3.DatabaseError", *sa = "DatabaseError", *code = "4xp6";
+    switch (rc & 0xff) {
+    case SQLITE_INTERNAL:
+    case SQLITE_NOTFOUND:
+        py = "sqlite3.InternalError", sa = "InternalError", code = "2j85";
+        break;
+    case SQLITE_ERROR: case SQLITE_PERM: case SQLITE_ABORT: case SQLITE_BUSY:
+    case SQLITE_LOCKED: case SQLITE_READONLY: case SQLITE_INTERRUPT: case SQLITE_IOERR:
+    case SQLITE_FULL: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL: case SQLITE_EMPTY:
+    case SQLITE_SCHEMA:
+        py = PY_OPERATIONAL, sa = "OperationalError", code = "e3q8";
+        break;
+    case SQLITE_TOOBIG:
+        py = "sqlite3.DataError", sa = "DataError", code = "9h9h";
+        break;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+        py = PY_INTEGRITY, sa = "IntegrityError", code = "gkpj";
+        break;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+        py = "sqlite3.InterfaceError", sa = "InterfaceError", code = "rvf5";
+        break;
+    }
+    int kind = (rc & 0xff) == SQLITE_CANTOPEN ? DB_ERR_CONNECT : DB_ERR_SQL;
+    db_error_set(e, kind, py, sa, code, "%s", msg);
 }
 
 /* ---- read-only mode ---- */
@@ -422,12 +436,6 @@ static char *resolve_type_affinity(const char *type_)
             buf_printf(&out, "(%ld)", nums[0]);
         else if (nargs >= 2)
             buf_printf(&out, "(%ld, %ld)", nums[0], nums[1]);
-    } else if (!strcmp(t, "FLOAT")) {
-        if (nargs > 3)
-            nargs = 0;
-        buf_puts(&out, t);
-        if (nargs >= 1)
-            buf_printf(&out, "(%ld)", nums[0]);
     } else if (!strcmp(t, "BLOB")) {
         if (nargs > 1)
             nargs = 0;
@@ -436,7 +444,8 @@ static char *resolve_type_affinity(const char *type_)
             buf_printf(&out, "(%ld)", nums[0]);
     } else {
         /* INTEGER, BIGINT, SMALLINT, DATE, DATETIME, TIME, TIMESTAMP,
-         * BOOLEAN, REAL, DOUBLE, JSON, NULL: arguments never show. */
+         * BOOLEAN, FLOAT, REAL, DOUBLE, JSON, NULL: the generic type
+         * compiler prints no arguments for them. */
         buf_puts(&out, t);
     }
     return buf_take(&out);

@@ -61,7 +61,7 @@ json_t *mcp_parse(const char *text, size_t len, json_t **reply)
         return NULL;
     }
     json_error_t je;
-    json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!msg) {
         buf_t m;
         buf_init(&m);

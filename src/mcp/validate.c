@@ -9,14 +9,21 @@
 static const char *json_type_name(json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
@@ -37,6 +44,17 @@ static int type_ok(const char *want, json_t *v)
     if (!strcmp(want, "null"))
         return json_is_null(v);
     return 1;
+}
+
+static int is_required(json_t *req, const char *k)
+{
+    for (size_t i = 0; i < json_array_size(req); i++)
+        if (!strcmp(json_string_value(json_array_get(req, i))
+                        ? json_string_value(json_array_get(req, i))
+                        : "",
+                    k))
+            return 1;
+    return 0;
 }
 
 /* Checks v against schema; *slot may be replaced by a parsed value when
@@ -91,10 +109,17 @@ typed:
         json_t *props = json_object_get(schema, "properties");
         const char *k;
         json_t *ps;
-        json_object_foreach(props, k, ps) {
+        json_object_foreach(props, k, ps)
+        {
             json_t *member = json_object_get(v, k);
             if (!member)
                 continue;
+            /* An optional member given as null means "not given": agents
+             * often write params: null. */
+            if (json_is_null(member) && !is_required(req, k)) {
+                json_object_del(v, k);
+                continue;
+            }
             json_t *orig = member;
             char sub[256];
             snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", k);

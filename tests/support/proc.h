@@ -1,0 +1,34 @@
+/* Test support: run a child process with pipes to its stdin/stdout (the
+ * stdio MCP transport), read its lines with a time limit. */
+#ifndef RETRAIN_TEST_PROC_H
+#define RETRAIN_TEST_PROC_H
+
+#include <sys/types.h>
+
+#include "../../src/base/base.h"
+
+typedef struct child {
+    pid_t pid;
+    int in_fd;   /* we write here: the child's stdin */
+    int out_fd;  /* we read here: the child's stdout */
+    int err_fd;  /* the child's stderr */
+    buf_t rbuf;  /* unread stdout bytes */
+} child_t;
+
+/* Starts argv[0] with argv; env_extra is a NULL-terminated list of
+ * "K=V" strings added to (or replacing in) the environment. */
+int child_start(child_t *c, char *const argv[], char *const env_extra[]);
+/* Writes all of s, then a newline unless s ends with one. */
+int child_send(child_t *c, const char *s);
+int child_write(child_t *c, const void *p, size_t n);
+/* Reads one line (without the newline) within timeout_ms; NULL on timeout
+ * or end of output. Caller frees. */
+char *child_read_line(child_t *c, int timeout_ms);
+/* Everything the child wrote on stderr so far (non-blocking). */
+char *child_read_stderr(child_t *c);
+void child_close_stdin(child_t *c);
+/* Waits up to timeout_ms; returns the exit status, or -1 (then kills it). */
+int child_wait(child_t *c, int timeout_ms);
+void child_kill(child_t *c);
+
+#endif
