@@ -23,7 +23,7 @@ B = build/$(MODE)
 SRC      = $(sort $(wildcard src/*/*.c))
 MAIN_SRC = src/cli/main.c
 LIB_SRC  = $(filter-out $(MAIN_SRC),$(SRC))
-TEST_SRC = $(sort $(wildcard tests/*/*.c)) tests/main.c
+TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main.c
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
