@@ -70,6 +70,9 @@ build/fuzz/fuzz-mcp: tests/fuzz/fuzz_mcp.c $(LIB_SRC)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(PKG_CFLAGS) -o $@ $^ $(LIBS)
 
+$(B)/bench-mcp: $(B)/bench/mcp_bench.o $(B)/tests/support/proc.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 bench: all
 	@bench/run
 

@@ -3,6 +3,7 @@
  * Python program, prints them, so clients see the same bytes. */
 #include "base.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,13 @@ void py_float_repr(buf_t *b, double v)
         return;
     }
     /* The shortest correctly rounded digit string that reads back as v is
-     * what Python's repr (David Gay's mode 0) prints. */
+     * what Python's repr (David Gay's mode 0) prints. Any decimal of at
+     * most 15 significant digits survives a trip through a double
+     * (DBL_DIG), so if the shortest form has <= 15 digits it is the 15-digit
+     * rounding without its trailing zeros; otherwise 16 or 17 digits. */
     char tmp[40];
     int prec;
-    for (prec = 1; prec <= 17; prec++) {
+    for (prec = fabs(v) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
         if (strtod(tmp, NULL) == v)
             break;

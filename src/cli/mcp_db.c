@@ -1,4 +1,5 @@
 /* retrain mcp-db: the MCP database server, a drop-in for mcp-alchemy. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,11 @@ static void on_listening(int port, void *ud)
 
 int cmd_mcp_db(int argc, char **argv)
 {
+    /* Replies of a few hundred kilobytes are built and freed on every
+     * call; keep such blocks on the heap instead of mapping and unmapping
+     * fresh pages each time (page faults cost more than the query). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     const char *http = NULL, *token = getenv("MCP_TOKEN"), *level = NULL;
     int read_only = env_truthy("MCP_DB_READ_ONLY"), sse = 0;
     const char **origins = xcalloc((size_t)argc + 1, sizeof *origins);

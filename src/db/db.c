@@ -72,9 +72,20 @@ void db_value_format(buf_t *b, const db_value *v)
     case DBV_NULL:
         buf_puts(b, "NULL");
         break;
-    case DBV_INT:
-        buf_printf(b, "%lld", (long long)v->i);
+    case DBV_INT: {
+        /* by hand: this runs for every integer of every row */
+        char tmp[24];
+        int n = 0;
+        uint64_t u = v->i < 0 ? (uint64_t)0 - (uint64_t)v->i : (uint64_t)v->i;
+        do {
+            tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v->i < 0)
+            tmp[sizeof tmp - 1 - n++] = '-';
+        buf_append(b, tmp + sizeof tmp - n, (size_t)n);
         break;
+    }
     case DBV_FLOAT:
         py_float_repr(b, v->f);
         break;

@@ -21,7 +21,12 @@
 typedef struct sq_conn {
     sqlite3 *db;
     char *path; /* file we opened, NULL for memory */
+    uint64_t checked_ns; /* when we last saw the file still there */
 } sq_conn;
+
+/* How often a call checks that the database file still exists (a stat
+ * on every call would cost more than the query itself). */
+#define SQ_FILE_CHECK_NS 200000000ull
 
 typedef struct sq_cursor {
     sqlite3_stmt *stmt;
@@ -91,7 +96,9 @@ static int sq_connect(db_conn *c, db_error *e)
     buf_t name;
     buf_init(&name);
     char *path = NULL;
-    int flags = SQLITE_OPEN_FULLMUTEX;
+    /* One thread uses the connection at a time (the MCP server serialises
+     * calls); sqlite3_interrupt() is safe from any thread regardless. */
+    int flags = SQLITE_OPEN_NOMUTEX;
     if (use_uri) {
         /* As SQLAlchemy's pysqlite dialect: the database part is the URI and
          * the query keys that are not pysqlite's own go back onto it. */
@@ -164,6 +171,7 @@ static int sq_connect(db_conn *c, db_error *e)
     sq_conn *sc = xcalloc(1, sizeof *sc);
     sc->db = db;
     sc->path = path;
+    sc->checked_ns = time_now_ns();
     c->impl = sc;
     return 0;
 }
@@ -184,8 +192,14 @@ static int sq_alive(db_conn *c)
     sq_conn *sc = c->impl;
     /* A file that disappeared under us is gone for good: reopen so the
      * caller sees "unable to open" instead of reading a deleted inode. */
-    if (sc->path && !file_exists(sc->path))
-        return 0;
+    if (sc->path) {
+        uint64_t now = time_now_ns();
+        if (now - sc->checked_ns > SQ_FILE_CHECK_NS) {
+            if (!file_exists(sc->path))
+                return 0;
+            sc->checked_ns = now;
+        }
+    }
     return 1;
 }
 

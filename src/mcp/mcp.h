@@ -40,6 +40,8 @@ json_t *mcp_result_reply(json_t *id, json_t *result); /* steals result */
 json_t *mcp_notification(const char *method, json_t *params); /* steals params */
 /* One line of compact JSON (no newline inside; UTF-8 kept as is). */
 char *mcp_dump(const json_t *msg);
+/* The same, appended to b. */
+void mcp_dump_buf(const json_t *msg, buf_t *b);
 /* Parses one message; on failure returns NULL and *reply is the -32700
  * error to send (caller frees it). */
 json_t *mcp_parse(const char *text, size_t len, json_t **reply);

@@ -47,7 +47,10 @@ json_t *mcp_notification(const char *method, json_t *params)
 
 char *mcp_dump(const json_t *msg)
 {
-    return json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
+    buf_t b;
+    buf_init(&b);
+    mcp_dump_buf(msg, &b);
+    return buf_take(&b);
 }
 
 json_t *mcp_parse(const char *text, size_t len, json_t **reply)
@@ -95,6 +98,7 @@ typedef struct in_flight {
 struct mcp_server {
     char *name, *version;
     mcp_tool_def *tools;
+    json_t **schemas; /* each tool's input schema, built once */
     size_t ntools;
     pthread_mutex_t call_lock;  /* one tool call at a time */
     pthread_mutex_t state_lock; /* guards the in-flight list */
@@ -125,6 +129,9 @@ void mcp_server_free(mcp_server *s)
         return;
     free(s->name);
     free(s->version);
+    for (size_t i = 0; i < s->ntools; i++)
+        json_decref(s->schemas[i]);
+    free(s->schemas);
     free(s->tools);
     for (size_t i = 0; i < s->nowned; i++)
         s->owned[i].free_fn(s->owned[i].p);
@@ -137,7 +144,10 @@ void mcp_server_free(mcp_server *s)
 void mcp_server_add_tool(mcp_server *s, const mcp_tool_def *def)
 {
     s->tools = xrealloc(s->tools, (s->ntools + 1) * sizeof *s->tools);
-    s->tools[s->ntools++] = *def;
+    s->schemas = xrealloc(s->schemas, (s->ntools + 1) * sizeof *s->schemas);
+    s->tools[s->ntools] = *def;
+    s->schemas[s->ntools] = def->input_schema(def->ud);
+    s->ntools++;
 }
 
 void mcp_server_own(mcp_server *s, void *p, void (*free_fn)(void *))
@@ -245,11 +255,11 @@ static int has_structured_output(const mcp_session *sess)
     return strcmp(sess->protocol_version, "2025-06-18") >= 0;
 }
 
-static json_t *tool_json(mcp_tool_def *t, const mcp_session *sess)
+static json_t *tool_json(mcp_tool_def *t, json_t *schema, const mcp_session *sess)
 {
     char *desc = t->description(t->ud);
-    json_t *tool = json_pack("{s:s, s:s, s:o}", "name", t->name, "description", desc, "inputSchema",
-                             t->input_schema(t->ud));
+    json_t *tool = json_pack("{s:s, s:s, s:O}", "name", t->name, "description", desc, "inputSchema",
+                             schema);
     free(desc);
     if (has_structured_output(sess)) {
         char title[160];
@@ -275,7 +285,7 @@ static json_t *do_tools_list(mcp_server *s, mcp_session *sess, json_t *id, json_
         return mcp_error_reply(id, MCP_INVALID_PARAMS, "Invalid params: unknown cursor", NULL);
     json_t *tools = json_array();
     for (size_t i = 0; i < s->ntools; i++)
-        json_array_append_new(tools, tool_json(&s->tools[i], sess));
+        json_array_append_new(tools, tool_json(&s->tools[i], s->schemas[i], sess));
     return mcp_result_reply(id, json_pack("{s:o}", "tools", tools));
 }
 
@@ -340,9 +350,12 @@ static json_t *do_tools_call(mcp_server *s, mcp_session *sess, json_t *id, json_
     const char *name = json_string_value(jname);
     json_t *args = json_object_get(params, "arguments");
     mcp_tool_def *tool = NULL;
+    json_t *schema = NULL;
     for (size_t i = 0; i < s->ntools; i++)
-        if (strcmp(s->tools[i].name, name) == 0)
+        if (strcmp(s->tools[i].name, name) == 0) {
             tool = &s->tools[i];
+            schema = s->schemas[i];
+        }
     int structured = has_structured_output(sess);
     if (!tool) {
         buf_t m;
@@ -353,7 +366,6 @@ static json_t *do_tools_call(mcp_server *s, mcp_session *sess, json_t *id, json_
         return r;
     }
     json_t *owned_args = args && !json_is_null(args) ? json_deep_copy(args) : json_object();
-    json_t *schema = tool->input_schema(tool->ud);
     buf_t why;
     buf_init(&why);
     if (mcp_validate_args(schema, owned_args, &why) != 0) {
@@ -363,12 +375,10 @@ static json_t *do_tools_call(mcp_server *s, mcp_session *sess, json_t *id, json_
         json_t *r = mcp_result_reply(id, tool_result(m.data, 1, structured));
         buf_free(&m);
         buf_free(&why);
-        json_decref(schema);
         json_decref(owned_args);
         return r;
     }
     buf_free(&why);
-    json_decref(schema);
 
     mcp_call call = {.server = s, .session = sess, .emitter = em, .progress_token = NULL};
     json_t *meta = json_object_get(params, "_meta");

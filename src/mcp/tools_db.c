@@ -385,9 +385,19 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
      * plus its newline) decides where the text stops: the row block that
      * would pass max_chars is left out, and so is everything after it. */
     size_t ncols = db_ncols(cur);
-    size_t *colname_cp = xmalloc((ncols ? ncols : 1) * sizeof *colname_cp);
-    for (size_t c = 0; c < ncols; c++)
-        colname_cp[c] = utf8_count(db_colname(cur, c), strlen(db_colname(cur, c)));
+    /* "name: " per column, and its length in code points, made once */
+    char **prefix = xmalloc((ncols ? ncols : 1) * sizeof *prefix);
+    size_t *prefix_len = xmalloc((ncols ? ncols : 1) * sizeof *prefix_len);
+    size_t *prefix_cp = xmalloc((ncols ? ncols : 1) * sizeof *prefix_cp);
+    for (size_t c = 0; c < ncols; c++) {
+        const char *name = db_colname(cur, c);
+        size_t n = strlen(name);
+        prefix[c] = xmalloc(n + 3);
+        memcpy(prefix[c], name, n);
+        memcpy(prefix[c] + n, ": ", 3);
+        prefix_len[c] = n + 2;
+        prefix_cp[c] = utf8_count(name, n) + 2;
+    }
     long long size = 0, i = 0;
     int truncated = 0;
     buf_t block, val;
@@ -402,16 +412,19 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         if (truncated)
             continue;
         buf_reset(&block);
-        buf_printf(&block, "%lld. row\n", i);
+        db_value num = {.kind = DBV_INT, .i = i};
+        db_value_format(&block, &num);
+        buf_append(&block, ". row\n", 6);
         long long block_cp = (long long)block.len; /* ASCII */
         for (size_t c = 0; c < ncols; c++) {
-            size_t start = block.len;
-            buf_printf(&block, "%s: ", db_colname(cur, c));
+            buf_append(&block, prefix[c], prefix_len[c]);
             size_t vstart = block.len;
             db_value_format(&block, &row[c]);
-            block_cp += (long long)(colname_cp[c] + 2 +
-                                    utf8_count(block.data + vstart, block.len - vstart) + 1);
-            (void)start;
+            /* text may be multi-byte; everything else we print is ASCII */
+            size_t vcp = row[c].kind == DBV_TEXT || row[c].kind == DBV_OTHER
+                             ? utf8_count(block.data + vstart, block.len - vstart)
+                             : block.len - vstart;
+            block_cp += (long long)(prefix_cp[c] + vcp + 1);
             buf_putc(&block, '\n');
         }
         buf_putc(&block, '\n');
@@ -425,9 +438,13 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
             buf_append(out, block.data, block.len);
         }
     }
+    for (size_t c = 0; c < ncols; c++)
+        free(prefix[c]);
+    free(prefix);
+    free(prefix_len);
+    free(prefix_cp);
     buf_free(&block);
     buf_free(&val);
-    free(colname_cp);
     if (rc < 0) {
         /* A failure while reading rows (a timeout, a lost connection) is
          * the whole result, as Python's exception would be. */

@@ -464,8 +464,9 @@ TEST(sqlite_missing_or_vanishing_database)
     s = tool_call(&t, "execute_query", "{\"query\": \"SELECT x FROM a\"}", &err);
     CHECK_STR(s, "1. row\nx: 1\n\nResult: 1 rows");
     free(s);
-    /* the file goes away under a running server */
+    /* the file goes away under a running server (noticed within 0.2 s) */
     unlink(path);
+    usleep(300000);
     s = tool_call(&t, "execute_query", "{\"query\": \"SELECT x FROM a\"}", &err);
     CHECK_CONTAINS(s, "Error: (sqlite3.OperationalError) unable to open database file");
     free(s);
