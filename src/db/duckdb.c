@@ -1331,8 +1331,8 @@ static int dk_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
     if (nst > 1) {
         dk.duckdb_destroy_extracted(&ex);
         db_error_set(e, DB_ERR_SQL, "duckdb.InvalidInputException", "ProgrammingError", "f405",
-                     "Invalid Input Error: the query holds %llu statements; execute_query runs "
-                     "one statement at a time",
+                     "Invalid Input Error: the query holds %llu statements; send one statement "
+                     "at a time",
                      (unsigned long long)nst);
         return -1;
     }

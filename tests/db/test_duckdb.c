@@ -653,6 +653,18 @@ TEST(duck_read_only)
     CHECK(!file_exists(other));
     CHECK(!file_exists(csv));
     CHECK(!file_exists(dir));
+
+    /* An in-memory database has no file to open read-only; the statement
+     * checks and the locked settings still hold. */
+    OPEN(mem, "duckdb:///:memory:", &o);
+    CHECK_ROW(mem, "SELECT 1", "1");
+    db_cursor *cur;
+    db_error e;
+    CHECK(db_execute(mem, "CREATE TABLE u (x INTEGER)", NULL, &cur, &e) != 0);
+    CHECK(e.kind == DB_ERR_READ_ONLY);
+    CHECK(db_execute(mem, readcsv, NULL, &cur, &e) != 0);
+    CHECK(e.kind == DB_ERR_READ_ONLY);
+    db_free(mem);
 }
 
 /* ---- stopping statements ---- */
