@@ -1233,7 +1233,7 @@ static const char *dk_statement_name(duckdb_statement_type t)
     return (size_t)t < ARRAY_LEN(names) ? names[t] : "INVALID";
 }
 
-static int dk_bind(db_conn *c, duckdb_prepared_statement st, const db_bound *b, db_error *e)
+static int dk_bind(duckdb_prepared_statement st, const db_bound *b, db_error *e)
 {
     for (size_t i = 0; i < b->nvalues; i++) {
         json_t *v = b->values[i];
@@ -1271,7 +1271,6 @@ static int dk_bind(db_conn *c, duckdb_prepared_statement st, const db_bound *b, 
             return -1;
         }
     }
-    (void)c;
     return 0;
 }
 
@@ -1362,7 +1361,7 @@ static int dk_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
         dk_cursor_free(kc, 0);
         return -1;
     }
-    if (dk_bind(c, kc->stmt, b, e) != 0 || dk_run(c, kc->stmt, &kc->res, e) != 0) {
+    if (dk_bind(kc->stmt, b, e) != 0 || dk_run(c, kc->stmt, &kc->res, e) != 0) {
         dk_cursor_free(kc, 0);
         return -1;
     }
