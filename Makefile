@@ -27,7 +27,7 @@ TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test asan fuzz bench clean check-build
+.PHONY: all deps test asan fuzz bench clean check-build serve
 
 all: deps
 	@$(MAKE) --no-print-directory check-build MODE=release
@@ -50,6 +50,12 @@ $(B)/%.o: %.c
 
 test: all
 	@tests/run-all build/release
+
+# The main job for now: serve a database over MCP (Streamable HTTP at
+# http://127.0.0.1:8000/mcp, where the guide's configs point).
+DB_URL ?= sqlite:///$(abspath ../shared/spider2/databases/chinook.sqlite)
+serve: all
+	DB_URL='$(DB_URL)' MCP_DB_READ_ONLY=$${MCP_DB_READ_ONLY:-1} ./retrain mcp-db --http 127.0.0.1:8000
 
 asan: deps
 	@$(MAKE) --no-print-directory check-build MODE=asan
