@@ -10,7 +10,7 @@
  * protocol (the server refuses a second statement) and reads rows one at
  * a time (single-row mode), so a huge result never sits in memory and a
  * cursor closed early cancels the rest. Read-only mode runs each statement
- * inside BEGIN READ ONLY ... COMMIT. */
+ * inside BEGIN READ ONLY ... ROLLBACK. */
 #include <ctype.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -208,10 +208,13 @@ static int pg_alive(db_conn *c)
     pg_conn *pc = c->impl;
     if (pc->lost || PQstatus(pc->conn) != CONNECTION_OK)
         return 0;
-    /* A server that went away has closed the socket (often after a FATAL
-     * message); reading what is there notices it without a round trip. */
-    if (!PQconsumeInput(pc->conn))
-        return 0;
+    /* A server that went away has closed the socket, often after a FATAL
+     * message. Reading what is there notices it without a round trip: the
+     * first read takes the message, the second meets the end of the
+     * stream. */
+    for (int i = 0; i < 2; i++)
+        if (!PQconsumeInput(pc->conn))
+            return 0;
     return PQstatus(pc->conn) == CONNECTION_OK;
 }
 
@@ -300,64 +303,28 @@ static int pg_table_names(db_conn *c, strlist_t *out, db_error *e)
 
 /* ---- reflection, as sqlalchemy.dialects.postgresql.base does it ---- */
 
-/* SQLAlchemy's PostgreSQL reserved words: names that need quotes. */
-static const char *const reserved_words[] = {
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case",
-    "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
-    "current_date", "current_role", "current_time", "current_timestamp", "current_user",
-    "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
-    "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
-    "leading", "limit", "localtime", "localtimestamp", "new", "not", "null", "of", "off",
-    "offset", "old", "on", "only", "or", "order", "placing", "primary", "references",
-    "returning", "select", "session_user", "some", "symmetric", "table", "then", "to",
-    "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where",
-    "window", "with", "authorization", "between", "binary", "cross", "current_schema", "freeze",
-    "full", "ilike", "inner", "is", "isnull", "join", "left", "like", "natural", "notnull",
-    "outer", "over", "overlaps", "right", "similar", "verbose"};
+/* str() of a reflected type. SQLAlchemy compiles it with its generic
+ * string dialect (StrCompileDialect), not PostgreSQL's: TIMESTAMP and TIME
+ * print without their time zone, ARRAY without its item type, an ENUM as
+ * the VARCHAR of its longest label, a DOMAIN as DOMAIN, and any type
+ * _reflect_type() does not know as NULL (NullType). */
+typedef struct col_type {
+    const char *format_type; /* format_type(atttypid, atttypmod) */
+    char kind;               /* 'e' enum, 'd' domain (the element's, for arrays) */
+    long enum_len;           /* longest label in code points, -1 for none */
+} col_type;
 
-/* IdentifierPreparer.quote(): quotes a name that is reserved, starts
- * with a digit or '$', has other characters than [A-Za-z0-9_$], or is
- * not all lower case. */
-static void sa_quote(buf_t *out, const char *name)
-{
-    int need = !*name || isdigit((unsigned char)name[0]) || name[0] == '$';
-    for (const char *p = name; *p; p++)
-        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' || *p == '$'))
-            need = 1;
-    for (size_t i = 0; i < ARRAY_LEN(reserved_words) && !need; i++)
-        if (!strcmp(name, reserved_words[i]))
-            need = 1;
-    if (!need) {
-        buf_puts(out, name);
-        return;
-    }
-    buf_putc(out, '"');
-    for (const char *p = name; *p; p++) {
-        if (*p == '"')
-            buf_putc(out, '"');
-        buf_putc(out, *p);
-    }
-    buf_putc(out, '"');
-}
-
-/* What _reflect_type() needs beyond format_type(): the column's type, or
- * its element type for an array, when it is an enum or a domain. */
-typedef struct named_type {
-    char kind;          /* 'e' enum, 'd' domain, 0 other */
-    const char *name, *schema;
-    int visible;
-} named_type;
-
-/* str() of the type SQLAlchemy 2.0's _reflect_type() builds from
- * format_type() text. Returns 1 for an Integer type (autoincrement
+/* Appends the type text; returns 1 for an Integer type (autoincrement
  * applies), 2 for a DOMAIN (its default and NOT NULL apply), 0 else. */
-static int reflect_type(buf_t *out, const char *format_type, const named_type *nt)
+static int reflect_type(buf_t *out, const col_type *ct)
 {
-    /* args: the text inside the outermost parentheses, split at commas */
-    const char *lp = strchr(format_type, '('), *rp = strrchr(format_type, ')');
+    /* _reflect_type(): the arguments are the text in the outermost
+     * parentheses, split at commas; trailing [] make an ARRAY */
+    const char *ft = ct->format_type;
+    const char *lp = strchr(ft, '('), *rp = strrchr(ft, ')');
     long args[4];
     size_t nargs = 0;
-    int args_numeric = 1;
+    int first_numeric = 0;
     buf_t attype;
     buf_init(&attype);
     if (lp && rp && rp > lp) {
@@ -366,115 +333,87 @@ static int reflect_type(buf_t *out, const char *format_type, const named_type *n
             while (p < rp && isspace((unsigned char)*p))
                 p++;
             char *endp;
-            long v = strtol(p, &endp, 10);
-            if (endp == p)
-                args_numeric = 0;
-            args[nargs++] = v;
+            args[nargs] = strtol(p, &endp, 10);
+            if (nargs == 0)
+                first_numeric = endp != p;
+            nargs++;
             const char *comma = memchr(p, ',', (size_t)(rp - p));
             p = comma ? comma + 1 : rp;
         }
-        buf_append(&attype, format_type, (size_t)(lp - format_type));
+        buf_append(&attype, ft, (size_t)(lp - ft));
         buf_puts(&attype, rp + 1);
     } else {
-        buf_puts(&attype, format_type);
+        buf_puts(&attype, ft);
     }
-    /* trailing [] pairs make an ARRAY */
-    int array_dim = 0;
+    int is_array = 0;
     while (attype.len >= 2 && !strcmp(attype.data + attype.len - 2, "[]")) {
         attype.len -= 2;
         attype.data[attype.len] = 0;
-        array_dim++;
+        is_array = 1;
     }
     const char *t = attype.data ? attype.data : "";
-    size_t mark = out->len;
-    int affinity = 0, known = 1;
-
-    if (!strcmp(t, "numeric")) {
-        if (nargs == 2)
-            buf_printf(out, "NUMERIC(%ld, %ld)", args[0], args[1]);
-        else
-            buf_puts(out, "NUMERIC");
-    } else if (!strcmp(t, "double precision")) {
-        buf_puts(out, "DOUBLE PRECISION");
-    } else if (!strcmp(t, "integer")) {
-        buf_puts(out, "INTEGER");
-        affinity = 1;
-    } else if (!strcmp(t, "timestamp with time zone") || !strcmp(t, "time with time zone") ||
-               !strcmp(t, "timestamp without time zone") ||
-               !strcmp(t, "time without time zone") || !strcmp(t, "time")) {
-        buf_puts(out, t[4] == 's' ? "TIMESTAMP" : "TIME");
-        if (nargs == 1)
-            buf_printf(out, "(%ld)", args[0]);
-        buf_puts(out, strstr(t, "with time zone") && !strstr(t, "without") ? " WITH TIME ZONE"
-                                                                           : " WITHOUT TIME ZONE");
-    } else if (!strcmp(t, "bit varying")) {
-        buf_puts(out, "BIT VARYING");
-        if (nargs == 1)
-            buf_printf(out, "(%ld)", args[0]);
+    /* ischema_names, by the class name or generic text each type prints */
+    static const struct { const char *pg, *str; int affinity; } names[] = {
+        {"integer", "INTEGER", 1}, {"bigint", "BIGINT", 1}, {"smallint", "SMALLINT", 1},
+        {"character varying", "VARCHAR", 0}, {"character", "CHAR", 0}, {"\"char\"", "VARCHAR", 0},
+        {"name", "VARCHAR", 0}, {"text", "TEXT", 0}, {"numeric", "NUMERIC", 0},
+        {"float", "FLOAT", 0}, {"real", "REAL", 0}, {"double precision", "DOUBLE PRECISION", 0},
+        {"inet", "INET", 0}, {"cidr", "CIDR", 0}, {"citext", "CITEXT", 0}, {"uuid", "UUID", 0},
+        {"bit", "BIT", 0}, {"bit varying", "BIT", 0}, {"macaddr", "MACADDR", 0},
+        {"macaddr8", "MACADDR8", 0}, {"money", "MONEY", 0}, {"oid", "OID", 0},
+        {"regclass", "REGCLASS", 0}, {"timestamp", "TIMESTAMP", 0},
+        {"timestamp with time zone", "TIMESTAMP", 0}, {"timestamp without time zone", "TIMESTAMP", 0},
+        {"time with time zone", "TIME", 0}, {"time without time zone", "TIME", 0},
+        {"time", "TIME", 0}, {"date", "DATE", 0}, {"bytea", "BYTEA", 0},
+        {"boolean", "BOOLEAN", 0}, {"tsvector", "TSVECTOR", 0}, {"tsquery", "TSQUERY", 0},
+        {"json", "JSON", 0}, {"jsonb", "JSONB", 0}, {"hstore", "HSTORE", 0},
+        {"int4range", "INT4RANGE", 0}, {"int8range", "INT8RANGE", 0}, {"numrange", "NUMRANGE", 0},
+        {"daterange", "DATERANGE", 0}, {"tsrange", "TSRANGE", 0}, {"tstzrange", "TSTZRANGE", 0},
+        {"int4multirange", "INT4MULTIRANGE", 0}, {"int8multirange", "INT8MULTIRANGE", 0},
+        {"nummultirange", "NUMMULTIRANGE", 0}, {"datemultirange", "DATEMULTIRANGE", 0},
+        {"tsmultirange", "TSMULTIRANGE", 0}, {"tstzmultirange", "TSTZMULTIRANGE", 0},
+    };
+    int affinity = 0;
+    buf_t one;
+    buf_init(&one);
+    if (ct->kind == 'e') {
+        buf_puts(&one, "VARCHAR");
+        if (ct->enum_len > 0)
+            buf_printf(&one, "(%ld)", ct->enum_len);
+    } else if (ct->kind == 'd') {
+        buf_puts(&one, "DOMAIN");
+        affinity = 2;
     } else if (!strncmp(t, "interval", 8)) {
-        buf_puts(out, "INTERVAL");
-        if (!strncmp(t, "interval ", 9) && t[9])
-            buf_printf(out, " %s", t + 9);
-        if (nargs == 1)
-            buf_printf(out, " (%ld)", args[0]);
-    } else if (nt->kind == 'e' || nt->kind == 'd') {
-        /* ENUM and DOMAIN print as their name, schema-qualified when the
-         * schema is not on the search path */
-        if (!nt->visible) {
-            sa_quote(out, nt->schema);
-            buf_putc(out, '.');
-        }
-        sa_quote(out, nt->name);
-        if (nt->kind == 'd' && !array_dim)
-            affinity = 2;
+        buf_puts(&one, "INTERVAL");
     } else {
-        /* the remaining ischema_names entries; a first numeric argument is
-         * the length */
-        static const struct { const char *pg, *sa; int takes_len; } simple[] = {
-            {"bigint", "BIGINT", 0}, {"smallint", "SMALLINT", 0},
-            {"character varying", "VARCHAR", 1}, {"character", "CHAR", 1},
-            {"\"char\"", "VARCHAR", 1}, {"name", "VARCHAR", 1}, {"text", "TEXT", 1},
-            {"real", "REAL", 0}, {"float", "FLOAT", 0}, {"inet", "INET", 0}, {"cidr", "CIDR", 0},
-            {"citext", "CITEXT", 0}, {"uuid", "UUID", 0}, {"macaddr", "MACADDR", 0},
-            {"macaddr8", "MACADDR8", 0}, {"money", "MONEY", 0}, {"oid", "OID", 0},
-            {"regclass", "REGCLASS", 0}, {"date", "DATE", 0}, {"bytea", "BYTEA", 0},
-            {"boolean", "BOOLEAN", 0}, {"tsvector", "TSVECTOR", 0}, {"tsquery", "TSQUERY", 0},
-            {"json", "JSON", 0}, {"jsonb", "JSONB", 0}, {"hstore", "HSTORE", 0},
-            {"int4range", "INT4RANGE", 0}, {"int8range", "INT8RANGE", 0},
-            {"numrange", "NUMRANGE", 0}, {"daterange", "DATERANGE", 0},
-            {"tsrange", "TSRANGE", 0}, {"tstzrange", "TSTZRANGE", 0},
-            {"int4multirange", "INT4MULTIRANGE", 0}, {"int8multirange", "INT8MULTIRANGE", 0},
-            {"nummultirange", "NUMMULTIRANGE", 0}, {"datemultirange", "DATEMULTIRANGE", 0},
-            {"tsmultirange", "TSMULTIRANGE", 0}, {"tstzmultirange", "TSTZMULTIRANGE", 0},
-        };
-        known = 0;
-        for (size_t i = 0; i < ARRAY_LEN(simple) && !known; i++) {
-            if (strcasecmp(t, simple[i].pg) != 0)
+        for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+            if (strcasecmp(t, names[i].pg) != 0)
                 continue;
-            known = 1;
-            buf_puts(out, simple[i].sa);
-            if (simple[i].takes_len && nargs >= 1 && args_numeric && args[0])
-                buf_printf(out, "(%ld)", args[0]);
-            if (!strcmp(simple[i].sa, "BIGINT") || !strcmp(simple[i].sa, "SMALLINT"))
-                affinity = 1;
+            buf_puts(&one, names[i].str);
+            affinity = names[i].affinity;
+            if (!strcmp(t, "numeric") && nargs == 2)
+                buf_printf(&one, "(%ld, %ld)", args[0], args[1]);
+            else if ((!strcmp(names[i].str, "VARCHAR") || !strcmp(names[i].str, "CHAR") ||
+                      !strcmp(names[i].str, "TEXT")) &&
+                     nargs >= 1 && first_numeric && args[0])
+                buf_printf(&one, "(%ld)", args[0]); /* the length */
+            break;
         }
-        if (!known && !strcasecmp(t, "bit")) {
-            known = 1;
-            buf_printf(out, "BIT(%ld)", nargs >= 1 && args[0] ? args[0] : 1);
-        }
-    }
-    if (!known) {
-        /* "Did not recognize type": NullType, printed as NULL */
-        out->len = mark;
-        buf_puts(out, "NULL");
-        buf_free(&attype);
-        return 0;
-    }
-    if (array_dim) {
-        buf_puts(out, "[]");
-        affinity = 0;
     }
     buf_free(&attype);
+    if (!one.len) {
+        /* "Did not recognize type": NullType, not wrapped in ARRAY */
+        buf_puts(out, "NULL");
+        buf_free(&one);
+        return 0;
+    }
+    if (is_array) {
+        buf_puts(out, "ARRAY");
+        buf_free(&one);
+        return 0;
+    }
+    buf_append(out, one.data, one.len);
+    buf_free(&one);
     return affinity;
 }
 
@@ -491,8 +430,8 @@ static const char columns_sql[] =
     "   FROM pg_catalog.pg_sequence s WHERE a.attidentity != '' AND s.seqrelid = "
     "    CAST(CAST(pg_catalog.pg_get_serial_sequence(CAST(CAST(a.attrelid AS REGCLASS) AS TEXT),"
     "      a.attname) AS REGCLASS) AS OID)), "
-    " t.typtype, t.typname, tn.nspname, pg_catalog.pg_type_is_visible(t.oid), "
-    " t.typnotnull, t.typdefault "
+    " t.typtype, (SELECT max(char_length(e.enumlabel)) FROM pg_catalog.pg_enum e "
+    "   WHERE e.enumtypid = t.oid), t.typnotnull, t.typdefault "
     "FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_catalog.pg_attribute a "
@@ -500,7 +439,6 @@ static const char columns_sql[] =
     "LEFT JOIN pg_catalog.pg_type at ON at.oid = a.atttypid "
     "LEFT JOIN pg_catalog.pg_type t ON t.oid = CASE WHEN at.typelem != 0 AND at.typlen = -1 "
     "  AND at.typcategory = 'A' THEN at.typelem ELSE at.oid END "
-    "LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace "
     "WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'f', 'v', 'm') "
     "AND pg_catalog.pg_table_is_visible(c.oid) AND n.nspname != 'pg_catalog' "
     "ORDER BY a.attnum";
@@ -556,23 +494,23 @@ static int pg_describe(db_conn *c, const char *table, db_table *t, db_error *e)
         int nullable = strcmp(PQgetvalue(r, i, 4), "t") != 0;
         const char *generated = cell(r, i, 5);
         const char *identity = cell(r, i, 6);
-        named_type nt = {0};
+        col_type ct = {fmt, 0, -1};
         const char *typtype = cell(r, i, 7);
-        if (typtype && (*typtype == 'e' || *typtype == 'd')) {
-            nt.kind = *typtype;
-            nt.name = cell(r, i, 8);
-            nt.schema = cell(r, i, 9);
-            nt.visible = cell(r, i, 10) && !strcmp(cell(r, i, 10), "t");
-        }
+        if (typtype && (*typtype == 'e' || *typtype == 'd'))
+            ct.kind = *typtype;
+        if (cell(r, i, 8))
+            ct.enum_len = strtol(cell(r, i, 8), NULL, 10);
         buf_reset(&type);
-        int affinity = fmt ? reflect_type(&type, fmt, &nt) : 0;
-        if (!fmt)
+        int affinity = 0;
+        if (fmt)
+            affinity = reflect_type(&type, &ct);
+        else
             buf_puts(&type, "NULL");
         if (affinity == 2) {
             /* a DOMAIN lends its default and NOT NULL */
-            if ((!dflt || !*dflt) && cell(r, i, 12))
-                dflt = cell(r, i, 12);
-            if (!strcmp(PQgetvalue(r, i, 11), "t"))
+            if ((!dflt || !*dflt) && cell(r, i, 10))
+                dflt = cell(r, i, 10);
+            if (!strcmp(PQgetvalue(r, i, 9), "t"))
                 nullable = 0;
         }
         int computed = generated && *generated;
@@ -788,11 +726,12 @@ static void drain(pg_conn *pc)
     }
 }
 
-/* Ends the statement's transaction: ours in read-only mode (COMMIT when
- * it succeeded), or one the statement itself opened. mcp-alchemy takes a
- * fresh connection per call, so a BEGIN never outlives its call there
- * either. */
-static void end_transaction(db_conn *c, int ok)
+/* Ends the statement's transaction: ours in read-only mode, or one the
+ * statement itself opened (mcp-alchemy takes a fresh connection per call,
+ * so a BEGIN never outlives its call there either). Always ROLLBACK: a
+ * read-only transaction has nothing to keep, and some writes are allowed
+ * in one (lo_create() on PostgreSQL 15) that must not be committed. */
+static void end_transaction(db_conn *c)
 {
     pg_conn *pc = c->impl;
     if (pc->lost || PQstatus(pc->conn) != CONNECTION_OK)
@@ -800,9 +739,7 @@ static void end_transaction(db_conn *c, int ok)
     PGTransactionStatusType ts = PQtransactionStatus(pc->conn);
     if (ts != PQTRANS_INTRANS && ts != PQTRANS_INERROR)
         return;
-    PGresult *r = PQexec(pc->conn, ok && c->opts.read_only && ts == PQTRANS_INTRANS ? "COMMIT"
-                                                                                   : "ROLLBACK");
-    PQclear(r);
+    PQclear(PQexec(pc->conn, "ROLLBACK"));
 }
 
 static void setup_columns(db_cursor *cur, PGresult *r)
@@ -849,7 +786,7 @@ static int pg_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
     if (rc == 0 && !PQsendQueryParams(pc->conn, b->sql, n, types, (const char *const *)values,
                                       NULL, NULL, 0)) {
         rc = result_error(c, NULL, e);
-        end_transaction(c, 0);
+        end_transaction(c);
     }
     for (int i = 0; i < n; i++)
         free(values[i]);
@@ -877,7 +814,7 @@ static int pg_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
         cur->rowcount = 0;
         PQclear(r);
         drain(pc);
-        end_transaction(c, 1);
+        end_transaction(c);
         return 0;
     case PGRES_COMMAND_OK: {
         const char *ct = PQcmdTuples(r);
@@ -885,7 +822,7 @@ static int pg_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
         cur->rowcount = *ct ? strtoll(ct, NULL, 10) : -1;
         PQclear(r);
         drain(pc);
-        end_transaction(c, 1);
+        end_transaction(c);
         return 0;
     }
     case PGRES_EMPTY_QUERY:
@@ -913,7 +850,7 @@ static int pg_execute(db_conn *c, const db_bound *b, db_cursor *cur, db_error *e
     PQclear(r);
     if (!pc->lost)
         drain(pc);
-    end_transaction(c, 0);
+    end_transaction(c);
     free_cursor_impl(cur);
     return -1;
 }
@@ -969,14 +906,14 @@ static int pg_next(db_cursor *cur, db_error *e)
     if (!r || st == PGRES_TUPLES_OK) {
         PQclear(r);
         drain(pc);
-        end_transaction(c, 1);
+        end_transaction(c);
         return 0;
     }
     result_error(c, r, e);
     PQclear(r);
     if (!pc->lost)
         drain(pc);
-    end_transaction(c, 0);
+    end_transaction(c);
     return -1;
 }
 
@@ -997,7 +934,7 @@ static void pg_close(db_cursor *cur)
         if (pc->cancel && !PQcancel(pc->cancel, err, sizeof err))
             log_warn("could not cancel the PostgreSQL statement: %s", err);
         drain(pc);
-        end_transaction(c, 0);
+        end_transaction(c);
     }
     pgc->active = 0;
     free_cursor_impl(cur);
