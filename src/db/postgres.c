@@ -12,7 +12,9 @@
  * cursor closed early cancels the rest. Read-only mode runs each statement
  * inside BEGIN READ ONLY ... ROLLBACK. */
 #include <ctype.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -726,6 +728,38 @@ static void drain(pg_conn *pc)
     }
 }
 
+/* drain() for a statement we have just cancelled, but within budget_ms:
+ * the rows already on their way (a socket buffer's worth) are read and
+ * dropped; if that takes longer, the connection is given up instead and
+ * the next call opens a new one. 0 when drained. */
+static int drain_within(pg_conn *pc, long budget_ms)
+{
+    uint64_t deadline = time_now_ns() + (uint64_t)budget_ms * 1000000u;
+    for (;;) {
+        int n = 0;
+        while (!PQisBusy(pc->conn)) {
+            PGresult *r = PQgetResult(pc->conn);
+            if (!r)
+                return 0;
+            ExecStatusType st = PQresultStatus(r);
+            PQclear(r);
+            if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
+                return -1;
+            if (++n % 1024 == 0 && time_now_ns() >= deadline)
+                return -1;
+        }
+        uint64_t now = time_now_ns();
+        if (now >= deadline)
+            return -1;
+        struct pollfd pfd = {PQsocket(pc->conn), POLLIN, 0};
+        int wait_ms = (int)((deadline - now) / 1000000u) + 1;
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
+            return -1;
+        if (!PQconsumeInput(pc->conn))
+            return -1;
+    }
+}
+
 /* Ends the statement's transaction: ours in read-only mode, or one the
  * statement itself opened (mcp-alchemy takes a fresh connection per call,
  * so a BEGIN never outlives its call there either). Always ROLLBACK: a
@@ -933,7 +967,11 @@ static void pg_close(db_cursor *cur)
         char err[256];
         if (pc->cancel && !PQcancel(pc->cancel, err, sizeof err))
             log_warn("could not cancel the PostgreSQL statement: %s", err);
-        drain(pc);
+        if (drain_within(pc, 500) != 0) {
+            log_debug("postgresql: dropping the connection rather than reading the rest of a "
+                      "cancelled statement");
+            pc->lost = 1;
+        }
         end_transaction(c);
     }
     pgc->active = 0;
