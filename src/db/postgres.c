@@ -64,7 +64,11 @@ static int result_error(db_conn *c, PGresult *res, db_error *e)
         msg = PQerrorMessage(pc->conn);
     msg = strip_severity(msg);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int bad = PQstatus(pc->conn) == CONNECTION_BAD;
+    /* a FATAL error means the server is closing the connection, even
+     * before libpq has seen the socket close */
+    const char *sev = res ? PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+    int bad = PQstatus(pc->conn) == CONNECTION_BAD ||
+              (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")));
     pg_errclass cls;
     pg_error_class(state, &cls);
     if (!state && !bad) {
@@ -217,6 +221,10 @@ static int pg_alive(db_conn *c)
     for (int i = 0; i < 2; i++)
         if (!PQconsumeInput(pc->conn))
             return 0;
+    /* notifications after a LISTEN would pile up unread */
+    PGnotify *n;
+    while ((n = PQnotifies(pc->conn)) != NULL)
+        PQfreemem(n);
     return PQstatus(pc->conn) == CONNECTION_OK;
 }
 

@@ -849,7 +849,7 @@ TEST(pg_timeout_stops_runaway_queries)
                  "[SQL: SELECT pg_sleep(30)]\n"
                  "(Background on this error at: https://sqlalche.me/e/20/e3q8)");
     free(t);
-    CHECK_MSG(took < 2.0, "pg_sleep(30) took %.2f s to stop", took);
+    CHECK_MSG(took > 0.25 && took < 2.0, "pg_sleep(30) took %.2f s to stop", took);
 
     t0 = now_s();
     t = query(c, "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
@@ -1049,8 +1049,10 @@ TEST(pg_backend_terminated)
     pthread_create(&th, NULL, terminate_later, &k);
     t = query(c, "SELECT pg_sleep(10)", NULL);
     pthread_join(th, NULL);
-    CHECK_CONTAINS(t, "Error: (psycopg2.errors.AdminShutdown) terminating connection due to "
-                      "administrator command\n");
+    CHECK_STR(t, "Error: (psycopg2.errors.AdminShutdown) terminating connection due to "
+                 "administrator command\n"
+                 "\n"
+                 "(Background on this error at: https://sqlalche.me/e/20/e3q8)");
     free(t);
     t = query(c, "SELECT 11 AS eleven", NULL);
     CHECK_STR(t, "1. row\neleven: 11\n\nResult: 1 rows");
