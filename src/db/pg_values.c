@@ -941,16 +941,17 @@ out:
 
 /* ---- one value of a known kind ---- */
 
+static int hexdigit(char c)
+{
+    return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+}
+
+/* bytea's hex output: "\x0a1b..." */
 static void hex_decode(buf_t *out, const char *s, size_t n)
 {
-    /* "\x0a1b..." */
     size_t i = (n >= 2 && s[0] == '\\' && s[1] == 'x') ? 2 : 0;
-    for (; i + 1 < n; i += 2) {
-        int hi = isdigit((unsigned char)s[i]) ? s[i] - '0' : (tolower((unsigned char)s[i]) - 'a' + 10);
-        int lo = isdigit((unsigned char)s[i + 1]) ? s[i + 1] - '0'
-                                                   : (tolower((unsigned char)s[i + 1]) - 'a' + 10);
-        buf_putc(out, (char)(hi * 16 + lo));
-    }
+    for (; i + 1 < n; i += 2)
+        buf_putc(out, (char)(hexdigit(s[i]) * 16 + hexdigit(s[i + 1])));
 }
 
 static int render_scalar(buf_t *out, pykind kind, const char *s, size_t n, pymode mode, perr *e)

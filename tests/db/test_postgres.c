@@ -141,8 +141,8 @@ static char *tool(db_conn *c, const char *name, const char *args_json, int *is_e
                             json_loads(args_json, 0, NULL));
     json_t *reply = mcp_server_handle(s, &sess, msg, NULL);
     json_t *result = json_object_get(reply, "result");
-    const char *text =
-        json_string_value(json_object_get(json_array_get(json_object_get(result, "content"), 0), "text"));
+    json_t *first = json_array_get(json_object_get(result, "content"), 0);
+    const char *text = json_string_value(json_object_get(first, "text"));
     if (is_error)
         *is_error = json_is_true(json_object_get(result, "isError"));
     char *out = strdup(text ? text : "(no text)");
@@ -240,7 +240,8 @@ TEST(pg_table_names)
                  "p_events_2020, ro_data, scratch_pad, shipments");
     free(t);
     t = tool(c, "filter_table_names", "{\"q\": \"_\"}", &err);
-    CHECK_STR(t, "all_types, line_items, no_columns, p_events, p_events_2020, ro_data, scratch_pad");
+    CHECK_STR(t,
+              "all_types, line_items, no_columns, p_events, p_events_2020, ro_data, scratch_pad");
     free(t);
     db_free(c);
 }
@@ -254,7 +255,9 @@ TEST(pg_describe_keys_defaults_identity)
     CHECK(c);
     int err = 0;
     char *t = tool(c, "schema_definitions",
-                   "{\"table_names\": [\"authors\", \"books\", \"line_items\", \"shipments\"]}", &err);
+                   "{\"table_names\": [\"authors\", \"books\", \"line_items\", "
+                   "\"shipments\"]}",
+                   &err);
     CHECK(!err);
     CHECK_STR(t,
               "authors:\n"
@@ -434,7 +437,8 @@ TEST(pg_values_as_python_prints_them)
     "'1 day 02:03:04'::interval AS iv, '-1 hour'::interval AS ivneg, "
     "'1 year 2 mons 3 days'::interval AS ivym, '1.5 seconds'::interval AS ivf, "
     "'-1 day -00:00:00.5'::interval AS ivneg2, '0'::interval AS ivzero, "
-    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, '{\"b\": [true, null, \"x\\ny\"], \"a\": 1.5, "
+    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, "
+    "'{\"b\": [true, null, \"x\\ny\"], \"a\": 1.5, "
     "\"c\": 100000000000000000000, \"d\": 1e400, \"b\": 2}'::json AS js, '{\"b\": 1, "
     "\"a\": {\"k\": \"it''s\"}}'::jsonb AS jb, '\"str\"'::json AS jstr, 'null'::jsonb AS jnull, "
     "'12'::jsonb AS jnum, ARRAY[1, 2, NULL] AS ai, ARRAY['a', 'b c', NULL, 'd\"e', "
@@ -641,7 +645,8 @@ TEST(pg_errors_exact_text)
     free(t);
     /* with parameters the statement shows psycopg2's placeholders */
     t = query(c, "SELECT * FROM nosuch WHERE a = :x", "{\"x\": 5}");
-    CHECK_CONTAINS(t, "Error: (psycopg2.errors.UndefinedTable) relation \"nosuch\" does not exist\n");
+    CHECK_CONTAINS(t,
+                   "Error: (psycopg2.errors.UndefinedTable) relation \"nosuch\" does not exist\n");
     CHECK_CONTAINS(t, "\n[SQL: SELECT * FROM nosuch WHERE a = %(x)s]\n[parameters: {'x': 5}]\n"
                       "(Background on this error at: https://sqlalche.me/e/20/f405)");
     free(t);
