@@ -2,7 +2,6 @@
  * (DateStyle=ISO, IntervalStyle=postgres, bytea_output=hex) turned into
  * what str() or repr() of psycopg2's Python value prints. */
 #include <ctype.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
