@@ -56,7 +56,7 @@ const char *db_url_query(const db_url *u, const char *key)
     return i < 0 ? NULL : u->qvals.items[i];
 }
 
-int db_url_parse(const char *s, db_url *u, err_t *e)
+static int parse_url(const char *s, db_url *u, err_t *e)
 {
     memset(u, 0, sizeof *u);
     strlist_init(&u->qkeys);
@@ -156,6 +156,16 @@ int db_url_parse(const char *s, db_url *u, err_t *e)
             }
             p = amp ? amp + 1 : pe;
         }
+    }
+    return 0;
+}
+
+int db_url_parse(const char *s, db_url *u, err_t *e)
+{
+    /* a URL refused half way leaves nothing allocated */
+    if (parse_url(s, u, e) != 0) {
+        db_url_free(u);
+        return -1;
     }
     return 0;
 }
