@@ -118,7 +118,9 @@ static void append_sa_error(buf_t *out, const db_error *e, const char *statement
     if (e->pyclass[0])
         buf_printf(out, "(%s) ", e->pyclass);
     buf_puts(out, e->message);
-    if (statement && e->kind != DB_ERR_CONNECT) {
+    /* Errors raised outside the driver (a Python ValueError while
+     * converting a value) are not SQLAlchemy statement errors: no [SQL]. */
+    if (statement && e->kind != DB_ERR_CONNECT && e->pyclass[0]) {
         buf_printf(out, "\n[SQL: %s]", display_sql ? display_sql : statement);
         if (params && json_object_size(params) && e->kind != DB_ERR_PARAM) {
             buf_puts(out, "\n[parameters: ");

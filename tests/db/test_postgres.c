@@ -553,7 +553,7 @@ TEST(pg_values_as_python_prints_them)
     free(t);
     /* a date Python cannot hold is psycopg2's ValueError */
     t = query(c, "SELECT '10000-01-01'::date AS d", NULL);
-    CHECK_STR(t, "Error: year 10000 is out of range\n[SQL: SELECT '10000-01-01'::date AS d]");
+    CHECK_STR(t, "Error: year 10000 is out of range");
     free(t);
     t = query(c, "SELECT 1 AS a WHERE false", NULL);
     CHECK_STR(t, "No rows returned");
