@@ -558,271 +558,31 @@ static void render_interval(buf_t *out, const pg_td *td, pymode mode)
 
 /* ---- JSON: repr() of what json.loads() returns ---- */
 
-typedef struct jparse {
-    const char *p, *end;
-    int depth;
-} jparse;
-
-static void j_ws(jparse *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static int hex4(const char *p, const char *end, uint32_t *out)
-{
-    if (end - p < 4)
-        return -1;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = isdigit((unsigned char)c) ? c - '0'
-                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + (uint32_t)d;
-    }
-    *out = v;
-    return 0;
-}
-
-static void put_utf8(buf_t *b, uint32_t cp)
-{
-    /* Lone surrogates are kept as their 3-byte form, as Python keeps them
-     * in a str; py_str_repr shows them escaped. */
-    if (cp < 0x80) {
-        buf_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        buf_putc(b, (char)(0xC0 | (cp >> 6)));
-        buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        buf_putc(b, (char)(0xE0 | (cp >> 12)));
-        buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-        buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-    } else {
-        buf_putc(b, (char)(0xF0 | (cp >> 18)));
-        buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
-        buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-        buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-    }
-}
-
-/* Decodes a JSON string (at the opening quote) into UTF-8. */
-static int j_string(jparse *j, buf_t *out)
-{
-    if (j->p >= j->end || *j->p != '"')
-        return -1;
-    j->p++;
-    while (j->p < j->end) {
-        char c = *j->p++;
-        if (c == '"')
-            return 0;
-        if (c != '\\') {
-            buf_putc(out, c);
-            continue;
-        }
-        if (j->p >= j->end)
-            return -1;
-        char x = *j->p++;
-        switch (x) {
-        case '"': buf_putc(out, '"'); break;
-        case '\\': buf_putc(out, '\\'); break;
-        case '/': buf_putc(out, '/'); break;
-        case 'b': buf_putc(out, '\b'); break;
-        case 'f': buf_putc(out, '\f'); break;
-        case 'n': buf_putc(out, '\n'); break;
-        case 'r': buf_putc(out, '\r'); break;
-        case 't': buf_putc(out, '\t'); break;
-        case 'u': {
-            uint32_t cp;
-            if (hex4(j->p, j->end, &cp) != 0)
-                return -1;
-            j->p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && j->end - j->p >= 6 && j->p[0] == '\\' &&
-                j->p[1] == 'u') {
-                uint32_t lo;
-                if (hex4(j->p + 2, j->end, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    j->p += 6;
-                }
-            }
-            put_utf8(out, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    return -1;
-}
-
-static int j_value(jparse *j, buf_t *out, int top);
-
-static int j_container(jparse *j, buf_t *out, int is_object)
-{
-    if (++j->depth > 1000)
-        return -1;
-    j->p++; /* [ or { */
-    /* Python's dict keeps the first position of a repeated key and its
-     * last value: collect the items before printing them. */
-    strlist_t keys, vals;
-    strlist_init(&keys);
-    strlist_init(&vals);
-    buf_t kb, vb;
-    buf_init(&kb);
-    buf_init(&vb);
-    int rc = -1;
-    j_ws(j);
-    char close = is_object ? '}' : ']';
-    if (j->p < j->end && *j->p == close) {
-        j->p++;
-        rc = 0;
-        goto done;
-    }
-    for (;;) {
-        buf_reset(&kb);
-        buf_reset(&vb);
-        j_ws(j);
-        if (is_object) {
-            buf_t raw;
-            buf_init(&raw);
-            if (j_string(j, &raw) != 0) {
-                buf_free(&raw);
-                goto done;
-            }
-            py_str_repr(&kb, raw.data ? raw.data : "", raw.len);
-            buf_free(&raw);
-            j_ws(j);
-            if (j->p >= j->end || *j->p++ != ':')
-                goto done;
-            j_ws(j);
-        }
-        if (j_value(j, &vb, 0) != 0)
-            goto done;
-        if (is_object) {
-            int at = strlist_index(&keys, kb.data);
-            if (at >= 0) {
-                free(vals.items[at]);
-                vals.items[at] = xstrdup(vb.data);
-            } else {
-                strlist_push(&keys, kb.data);
-                strlist_push(&vals, vb.data);
-            }
-        } else {
-            strlist_push(&vals, vb.data ? vb.data : "");
-        }
-        j_ws(j);
-        if (j->p >= j->end)
-            goto done;
-        char c = *j->p++;
-        if (c == close)
-            break;
-        if (c != ',')
-            goto done;
-    }
-    rc = 0;
-done:
-    if (rc == 0) {
-        buf_putc(out, is_object ? '{' : '[');
-        for (size_t i = 0; i < vals.len; i++) {
-            if (i)
-                buf_puts(out, ", ");
-            if (is_object)
-                buf_printf(out, "%s: ", keys.items[i]);
-            buf_puts(out, vals.items[i]);
-        }
-        buf_putc(out, close);
-    }
-    strlist_free(&keys);
-    strlist_free(&vals);
-    buf_free(&kb);
-    buf_free(&vb);
-    j->depth--;
-    return rc;
-}
-
-static int j_value(jparse *j, buf_t *out, int top)
-{
-    if (j->p >= j->end)
-        return -1;
-    char c = *j->p;
-    if (c == '{' || c == '[')
-        return j_container(j, out, c == '{');
-    if (c == '"') {
-        buf_t raw;
-        buf_init(&raw);
-        int rc = j_string(j, &raw);
-        if (rc == 0) {
-            if (top)
-                buf_append(out, raw.data ? raw.data : "", raw.len);
-            else
-                py_str_repr(out, raw.data ? raw.data : "", raw.len);
-        }
-        buf_free(&raw);
-        return rc;
-    }
-    static const struct { const char *word; const char *py; } words[] = {
-        {"true", "True"}, {"false", "False"}, {"null", "None"}};
-    for (size_t i = 0; i < ARRAY_LEN(words); i++) {
-        size_t wl = strlen(words[i].word);
-        if ((size_t)(j->end - j->p) >= wl && memcmp(j->p, words[i].word, wl) == 0) {
-            j->p += wl;
-            if (top && i == 2)
-                return 1;
-            buf_puts(out, words[i].py);
-            return 0;
-        }
-    }
-    /* number: an int stays exact (Python ints are unbounded), anything
-     * with a fraction or exponent is a float */
-    const char *start = j->p;
-    int is_float = 0;
-    if (*j->p == '-')
-        j->p++;
-    if (j->p >= j->end || !isdigit((unsigned char)*j->p))
-        return -1;
-    while (j->p < j->end && (isdigit((unsigned char)*j->p) || *j->p == '.' || *j->p == 'e' ||
-                             *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
-        if (*j->p == '.' || *j->p == 'e' || *j->p == 'E')
-            is_float = 1;
-        j->p++;
-    }
-    size_t len = (size_t)(j->p - start);
-    if (is_float) {
-        char *tmp = xstrndup(start, len);
-        py_float_repr(out, strtod(tmp, NULL));
-        free(tmp);
-        return 0;
-    }
-    const char *d = start;
-    int neg = *d == '-';
-    if (neg)
-        d++;
-    while (d < j->p - 1 && *d == '0')
-        d++;
-    if (neg && !(j->p - d == 1 && *d == '0'))
-        buf_putc(out, '-');
-    buf_append(out, d, (size_t)(j->p - d));
-    return 0;
-}
-
+/* psycopg2 hands json/jsonb to json.loads(); we parse with jansson and
+ * print the value as Python's repr would (db_json_pyrepr). At the top
+ * level a string prints as str() and null is returned as 1 (None). A
+ * number jansson cannot hold (an integer beyond 64 bits, which Python
+ * keeps exact) leaves the document as the server wrote it. Returns 0, 1
+ * for a top-level null, or -1 for text that is not JSON. */
 int pg_json_pyrepr(buf_t *out, const char *s, size_t n, int top_level)
 {
-    jparse j = {s, s + n, 0};
-    j_ws(&j);
-    size_t mark = out->len;
-    int rc = j_value(&j, out, top_level);
-    if (rc >= 0) {
-        j_ws(&j);
-        if (j.p != j.end)
-            rc = -1;
+    json_error_t je;
+    json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (!v) {
+        if (json_error_code(&je) == json_error_numeric_overflow) {
+            buf_append(out, s, n);
+            return 0;
+        }
+        return -1;
     }
-    if (rc < 0) {
-        out->len = mark;
-        if (out->data)
-            out->data[mark] = 0;
-    }
+    int rc = 0;
+    if (top_level && json_is_string(v))
+        buf_append(out, json_string_value(v), json_string_length(v));
+    else if (top_level && json_is_null(v))
+        rc = 1;
+    else
+        db_json_pyrepr(out, v);
+    json_decref(v);
     return rc;
 }
 

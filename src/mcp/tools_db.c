@@ -163,28 +163,9 @@ static void db_error_text(buf_t *out, db_conn *conn, const db_error *e, const ch
 
 /* ---- table tools ---- */
 
-static int call_all_tables(void *ud, const mcp_call *call, json_t *args, buf_t *text)
+/* Table names joined by ", ", those containing q when q is not NULL. */
+static int list_tables(db_tools *t, const char *q, buf_t *text)
 {
-    (void)call, (void)args;
-    db_tools *t = ud;
-    strlist_t names;
-    db_error e;
-    if (db_table_names(t->conn, &names, &e) != 0) {
-        db_error_text(text, t->conn, &e, NULL, NULL);
-        strlist_free(&names);
-        return 1;
-    }
-    for (size_t i = 0; i < names.len; i++)
-        buf_printf(text, "%s%s", i ? ", " : "", names.items[i]);
-    strlist_free(&names);
-    return 0;
-}
-
-static int call_filter_tables(void *ud, const mcp_call *call, json_t *args, buf_t *text)
-{
-    (void)call;
-    db_tools *t = ud;
-    const char *q = json_string_value(json_object_get(args, "q"));
     strlist_t names;
     db_error e;
     if (db_table_names(t->conn, &names, &e) != 0) {
@@ -194,12 +175,24 @@ static int call_filter_tables(void *ud, const mcp_call *call, json_t *args, buf_
     }
     int first = 1;
     for (size_t i = 0; i < names.len; i++)
-        if (strstr(names.items[i], q)) {
+        if (!q || strstr(names.items[i], q)) {
             buf_printf(text, "%s%s", first ? "" : ", ", names.items[i]);
             first = 0;
         }
     strlist_free(&names);
     return 0;
+}
+
+static int call_all_tables(void *ud, const mcp_call *call, json_t *args, buf_t *text)
+{
+    (void)call, (void)args;
+    return list_tables(ud, NULL, text);
+}
+
+static int call_filter_tables(void *ud, const mcp_call *call, json_t *args, buf_t *text)
+{
+    (void)call;
+    return list_tables(ud, json_string_value(json_object_get(args, "q")), text);
 }
 
 static void format_table(buf_t *out, const db_table *tb)
