@@ -1173,6 +1173,24 @@ void mcp_http_stop(void)
     unlock();
 }
 
+/* A socket listening on ai's address, or -1 with *err set. */
+static int bind_one(const struct addrinfo *ai, int *err)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+        *err = errno;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Binds and listens on host:port (port 0: the kernel picks one). Returns
  * the socket and fills *port and *family, or -1 with e filled. */
 static int listen_on(const char *host, int *port, int *family, err_t *e)
@@ -1191,23 +1209,13 @@ static int listen_on(const char *host, int *port, int *family, err_t *e)
     int rc = getaddrinfo(host, ports, &hints, &res);
     if (rc != 0)
         return err_set(e, "cannot listen on %s: %s", where, gai_strerror(rc));
+    /* A name such as localhost may stand for 127.0.0.1 and ::1; one socket
+     * is all libmicrohttpd takes, and IPv4 is what every client tries. */
     int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-            err = errno;
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        *family = ai->ai_family;
-    }
+    for (int pass = 0; pass < 2 && fd < 0; pass++)
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+            if ((ai->ai_family == AF_INET) == (pass == 0) && (fd = bind_one(ai, &err)) >= 0)
+                *family = ai->ai_family;
     freeaddrinfo(res);
     if (fd < 0)
         return err_set(e, "cannot listen on %s: %s", where, strerror(err));
