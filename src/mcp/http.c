@@ -58,7 +58,6 @@ static const char ALLOW[] = "POST, DELETE, OPTIONS";
 typedef struct http_session {
     mcp_session core;
     int refs;           /* the table's, plus one per request using it */
-    int listed;         /* still in the table (not ended, not evicted) */
     uint64_t last_used; /* time_now_ns() of its last request */
 } http_session;
 
@@ -259,13 +258,15 @@ static size_t len_without_slash(const char *s)
     return n && s[n - 1] == '/' ? n - 1 : n;
 }
 
+/* A local origin, or one the user allowed (--allow-origin), compared
+ * without case and without a trailing slash. */
 static int origin_allowed(const char *o)
 {
     if (origin_is_local(o))
         return 1;
     size_t n = len_without_slash(o);
     for (const char *const *a = g.origins; a && *a; a++)
-        if (strcmp(*a, "*") == 0 || (len_without_slash(*a) == n && strncasecmp(*a, o, n) == 0))
+        if (len_without_slash(*a) == n && strncasecmp(*a, o, n) == 0)
             return 1;
     return 0;
 }
@@ -297,8 +298,8 @@ static int q_is_zero(const char *p, const char *end)
     return 0;
 }
 
-/* Adds to *flags what one Accept value admits; wildcards admit what they
- * cover (some clients send * / * only). */
+/* Adds to *flags what one Accept value admits. Wildcard ranges admit
+ * what they cover: a client that accepts any type accepts both. */
 static void accept_scan(const char *v, int *flags)
 {
     while (*v) {
@@ -389,11 +390,9 @@ static int session_add(http_session *s)
             return -1;
         }
         evicted = g.sessions[pick];
-        evicted->listed = 0;
         g.sessions[pick] = g.sessions[--g.nsessions];
     }
     s->refs = 1;
-    s->listed = 1;
     s->last_used = time_now_ns();
     g.sessions[g.nsessions++] = s;
     unlock();
@@ -404,7 +403,7 @@ static int session_add(http_session *s)
     return 0;
 }
 
-/* The listed session with this id, with a reference for the caller. */
+/* The session in the table with this id, with a reference for the caller. */
 static http_session *session_acquire(const char *id)
 {
     http_session *found = NULL;
@@ -440,7 +439,6 @@ static int session_end(const char *id)
     for (size_t i = 0; i < g.nsessions; i++)
         if (ct_equal(g.sessions[i]->core.id, id)) {
             s = g.sessions[i];
-            s->listed = 0;
             g.sessions[i] = g.sessions[--g.nsessions];
             break;
         }
@@ -524,6 +522,20 @@ static void cancel_flights(http_session *only, const char *reason)
 
 /* ---- answers ---- */
 
+/* The session a request belongs to, and CORS for an accepted browser
+ * origin (so a page can read Mcp-Session-Id). */
+static void add_common_headers(struct MHD_Response *resp, const http_req *r)
+{
+    if (r->session_id[0])
+        MHD_add_response_header(resp, "Mcp-Session-Id", r->session_id);
+    if (r->origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Mcp-Session-Id, WWW-Authenticate");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+}
+
 static enum MHD_Result respond(struct MHD_Connection *c, http_req *r, unsigned status,
                                const char *ctype, char *body, size_t len,
                                const char *const *extra)
@@ -541,14 +553,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, http_req *r, unsigned s
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     for (; extra && extra[0]; extra += 2)
         MHD_add_response_header(resp, extra[0], extra[1]);
-    if (r->session_id[0])
-        MHD_add_response_header(resp, "Mcp-Session-Id", r->session_id);
-    if (r->origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Mcp-Session-Id, WWW-Authenticate");
-        MHD_add_response_header(resp, "Vary", "Origin");
-    }
+    add_common_headers(resp, r);
     enum MHD_Result ok = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     r->answered = 1;
@@ -757,13 +762,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *r, http_
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "Mcp-Session-Id", s->core.id);
-    if (r->origin) {
-        MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
-        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
-                                "Mcp-Session-Id, WWW-Authenticate");
-        MHD_add_response_header(resp, "Vary", "Origin");
-    }
+    add_common_headers(resp, r);
     enum MHD_Result ok = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp); /* the connection keeps it (and st) alive */
     r->answered = 1;
@@ -1355,10 +1354,8 @@ int mcp_http_serve(mcp_server *s, const mcp_http_options *o, err_t *e)
     memcpy(left, g.sessions, nleft * sizeof *left);
     g.nsessions = 0;
     unlock();
-    for (size_t i = 0; i < nleft; i++) {
-        left[i]->listed = 0;
+    for (size_t i = 0; i < nleft; i++)
         session_release(left[i]);
-    }
 
     g_signal_fd = -1;
     sigaction(SIGINT, &old_int, NULL);

@@ -75,8 +75,8 @@ static void *serve_main(void *arg)
     return NULL;
 }
 
-/* Starts a server with the options in *o (host, port, on_listening are
- * set here). 0 on success; on failure the test has failed. */
+/* Starts a server with the options in *o (port and on_listening are set
+ * here, host defaults to 127.0.0.1). 0 on success; on failure the test has failed. */
 static int fixture_start(fixture *f, const mcp_http_options *o)
 {
     memset(f, 0, sizeof *f);
@@ -94,7 +94,8 @@ static int fixture_start(fixture *f, const mcp_http_options *o)
     mcp_db_tools_register(f->server, f->conn, &cfg);
     if (o)
         f->opts = *o;
-    f->opts.host = "127.0.0.1";
+    if (!f->opts.host)
+        f->opts.host = "127.0.0.1";
     f->opts.port = 0;
     f->opts.on_listening = on_listening;
     f->opts.ud = f;
@@ -878,6 +879,25 @@ TEST(http_origin_and_host_checks)
     enum log_level saved = log_get_level();
     log_set_level(LOG_ERROR); /* each refusal logs a warning */
     with_server(&(mcp_http_options){.allowed_origins = origins}, body_origin_host);
+    log_set_level(saved);
+}
+
+static void body_wildcard(fixture *f)
+{
+    /* Bound to every interface: clients come by any address, but a name
+     * still has to be ours. */
+    CHECK(init_with(f, "Host: 10.1.2.3:8000") == 200);
+    CHECK(init_with(f, "Host: [fe80::1]:8000") == 200);
+    CHECK(init_with(f, "Host: 127.0.0.1") == 200);
+    CHECK(init_with(f, "Host: evil.example.com:8000") == 403);
+    CHECK(init_with(f, "Host: 10.1.2.3.nip.io") == 403);
+}
+
+TEST(http_host_check_when_bound_to_all_interfaces)
+{
+    enum log_level saved = log_get_level();
+    log_set_level(LOG_ERROR);
+    with_server(&(mcp_http_options){.host = "0.0.0.0"}, body_wildcard);
     log_set_level(saved);
 }
 
