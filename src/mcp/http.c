@@ -508,9 +508,9 @@ static void cancel_flights(http_session *only, const char *reason)
     unlock();
     for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; j < json_array_size(v[i].ids); j++) {
-            json_t *m = mcp_notification(
-                "notifications/cancelled",
-                json_pack("{s:O, s:s}", "requestId", json_array_get(v[i].ids, j), "reason", reason));
+            json_t *id = json_array_get(v[i].ids, j);
+            json_t *m = mcp_notification("notifications/cancelled",
+                                         json_pack("{s:O, s:s}", "requestId", id, "reason", reason));
             json_decref(mcp_server_handle(g.server, &v[i].s->core, m, NULL));
             json_decref(m);
         }

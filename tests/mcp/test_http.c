@@ -364,7 +364,7 @@ static void body_list_and_call(fixture *f)
     CHECK_CONTAINS(r.body.data, "\"all_table_names\"");
     reply_free(&r);
 
-    /* Without MCP-Protocol-Version the server assumes an older client. */
+    /* Without MCP-Protocol-Version the version negotiated at initialize holds. */
     post(f, sid, NULL, call_query(q, sizeof q, 3, "SELECT name FROM items WHERE id = 2", NULL),
          &r);
     CHECK(r.status == 200);
@@ -473,7 +473,8 @@ static void body_log_stream(fixture *f)
     CHECK(json_array_size(all) == 2);
     json_t *note = json_array_get(all, 0);
     CHECK_STR(json_string_value(json_object_get(note, "method")), "notifications/message");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(note, "params"), "level")), "error");
+    json_t *params = json_object_get(note, "params");
+    CHECK_STR(json_string_value(json_object_get(params, "level")), "error");
     CHECK_CONTAINS(result_text(json_array_get(all, 1)), "no such table: nowhere");
     json_decref(all);
 }
@@ -952,12 +953,15 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
-static void bg_start(bg_call *b, const fixture *f, const char *sid, const char *body)
+/* POSTs body on a thread of its own; timeout_ms 0 is curl's 30 s. */
+static void bg_start(bg_call *b, const fixture *f, const char *sid, const char *body,
+                     long timeout_ms)
 {
     memset(b, 0, sizeof *b);
     b->f = f;
     b->sid = sid;
     b->body = body;
+    b->timeout_ms = timeout_ms;
     pthread_create(&b->t, NULL, bg_main, b);
 }
 
@@ -986,7 +990,7 @@ static void body_cancel(fixture *f)
     char sid[128], q[512];
     CHECK(open_session(f, "2025-06-18", sid, sizeof sid) == 0);
     bg_call b;
-    bg_start(&b, f, sid, call_query(q, sizeof q, 7, LONG_QUERY, NULL));
+    bg_start(&b, f, sid, call_query(q, sizeof q, 7, LONG_QUERY, NULL), 0);
     sleep_ms(300);
     /* A ping on another connection is answered while the query runs. */
     reply r;
@@ -1013,7 +1017,7 @@ static void body_cancel(fixture *f)
 
     /* The same over an SSE stream (a progress token asks for one). */
     bg_start(&b, f, sid,
-             call_query(q, sizeof q, 8, LONG_QUERY, ",\"_meta\":{\"progressToken\":8}"));
+             call_query(q, sizeof q, 8, LONG_QUERY, ",\"_meta\":{\"progressToken\":8}"), 0);
     sleep_ms(300);
     t0 = time_now_ns();
     cancel(f, sid, "8");
@@ -1048,7 +1052,8 @@ static void body_concurrent(fixture *f)
         bg_start(&b[i], f, sid,
                  i % 2 ? "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}"
                        : "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{"
-                         "\"name\":\"all_table_names\"}}");
+                         "\"name\":\"all_table_names\"}}",
+                 0);
     int ok = 1;
     for (size_t i = 0; i < ARRAY_LEN(b); i++) {
         pthread_join(b[i].t, NULL);
@@ -1091,14 +1096,6 @@ static void send_all(int fd, const char *s)
     }
 }
 
-/* A client that gives up after 300 ms. */
-static void *bg_short_main(void *arg)
-{
-    bg_call *b = arg;
-    b->timeout_ms = 300;
-    return bg_main(b);
-}
-
 /* A client that gives up on a long call: the server goes on (a
  * disconnection is no cancellation), serves other requests, and a
  * notifications/cancelled stops it. */
@@ -1107,11 +1104,9 @@ static void body_abandon(fixture *f)
     char sid[128], q[512];
     CHECK(open_session(f, "2025-06-18", sid, sizeof sid) == 0);
     bg_call b;
-    memset(&b, 0, sizeof b);
-    b.f = f;
-    b.sid = sid;
-    b.body = call_query(q, sizeof q, 21, LONG_QUERY, ",\"_meta\":{\"progressToken\":\"t\"}");
-    pthread_create(&b.t, NULL, bg_short_main, &b);
+    bg_start(&b, f, sid,
+             call_query(q, sizeof q, 21, LONG_QUERY, ",\"_meta\":{\"progressToken\":\"t\"}"),
+             300);
     pthread_join(b.t, NULL);
     CHECK(b.r.cc == CURLE_OPERATION_TIMEDOUT); /* the client left mid-stream */
     reply_free(&b.r);
@@ -1186,7 +1181,7 @@ TEST(http_stop_during_long_query)
     char sid[128], q[512];
     int ok = open_session(&f, "2025-06-18", sid, sizeof sid) == 0;
     bg_call b;
-    bg_start(&b, &f, sid, call_query(q, sizeof q, 5, LONG_QUERY, NULL));
+    bg_start(&b, &f, sid, call_query(q, sizeof q, 5, LONG_QUERY, NULL), 0);
     sleep_ms(300);
     uint64_t t0 = time_now_ns();
     int rc = fixture_stop(&f);
