@@ -57,7 +57,9 @@ static int env_long(const char *name, long def, long min, long *out)
 static void on_listening(int port, void *ud)
 {
     const char *host = ud;
-    fprintf(stderr, "retrain mcp-db: serving MCP at http://%s:%d/mcp\n", host, port);
+    int v6 = strchr(host, ':') != NULL; /* an IPv6 address goes in brackets */
+    fprintf(stderr, "retrain mcp-db: serving MCP at http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
+            v6 ? "]" : "", port);
 }
 
 int cmd_mcp_db(int argc, char **argv)

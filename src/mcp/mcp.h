@@ -102,8 +102,9 @@ void mcp_server_set_call_hooks(mcp_server *s, void (*begin)(void *), void (*canc
 
 /* Handles one parsed message (object or batch array). Returns the reply
  * to send (caller frees), or NULL when there is none (notifications,
- * responses, cancelled requests). Thread-safe: tools/call runs one at a
- * time, while ping and cancellation are answered at once. */
+ * responses, cancelled requests). Thread-safe: tools/call and tools/list
+ * (whose descriptions may touch the connection) run one at a time, while
+ * ping and cancellation are answered at once. */
 json_t *mcp_server_handle(mcp_server *s, mcp_session *sess, json_t *msg, const mcp_emitter *em);
 
 /* Sends notifications/message to the client when the session's level
@@ -149,6 +150,9 @@ typedef struct mcp_http_options {
  * mcp_http_stop()). Returns 0 on a clean stop, -1 with e filled if it
  * could not start. */
 int mcp_http_serve(mcp_server *s, const mcp_http_options *o, err_t *e);
+/* HTTP sessions kept at once; when full, the one idle longest makes room
+ * (its client gets 404 and initializes again). */
+#define MCP_HTTP_MAX_SESSIONS 1024
 void mcp_http_stop(void);
 
 #endif

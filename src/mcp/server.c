@@ -283,9 +283,14 @@ static json_t *do_tools_list(mcp_server *s, mcp_session *sess, json_t *id, json_
     if (cursor && !json_is_null(cursor))
         /* Every tool fits on the first page, so no cursor is ever valid. */
         return mcp_error_reply(id, MCP_INVALID_PARAMS, "Invalid params: unknown cursor", NULL);
+    /* Descriptions name the database version, which may connect or
+     * rebuild the cached line: not while a tool uses the connection, nor
+     * two at once (the HTTP transport serves requests concurrently). */
     json_t *tools = json_array();
+    pthread_mutex_lock(&s->call_lock);
     for (size_t i = 0; i < s->ntools; i++)
         json_array_append_new(tools, tool_json(&s->tools[i], s->schemas[i], sess));
+    pthread_mutex_unlock(&s->call_lock);
     return mcp_result_reply(id, json_pack("{s:o}", "tools", tools));
 }
 
