@@ -1033,7 +1033,9 @@ static enum MHD_Result begin_request(struct MHD_Connection *c, http_req *r, cons
                                      const char *method)
 {
     static const char *const allow[] = {"Allow", ALLOW, NULL};
-    if (strcmp(url, "/mcp") != 0 && strcmp(url, "/mcp/") != 0)
+    /* The endpoint is /mcp; "/" answers too, because configs in the wild
+     * point at the bare server URL (mcp_server_url: http://localhost:8000). */
+    if (strcmp(url, "/mcp") != 0 && strcmp(url, "/mcp/") != 0 && strcmp(url, "/") != 0)
         return respond_error(c, r, 404, -32000, "Not Found: the MCP endpoint is /mcp", NULL);
     const char *host = header(c, MHD_HTTP_HEADER_HOST), *origin = header(c, "Origin");
     if (!host_allowed(host))

@@ -94,5 +94,21 @@ else
   bad "inspector_config_read_only" "inspector failed: $(head -c 400 "$tmp/stderr")"
 fi
 
+# 5. the same server over Streamable HTTP
+port=$("$node" -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+DB_URL="sqlite:///$db" "$bin" mcp-db --http "127.0.0.1:$port" 2>"$tmp/http.log" &
+server=$!
+for _ in $(seq 100); do grep -q "serving MCP" "$tmp/http.log" 2>/dev/null && break; sleep 0.05; done
+if inspect "http://127.0.0.1:$port/mcp" --method tools/call --tool-name execute_query \
+     --tool-args-json '{"query": "SELECT count(*) AS n FROM items"}' >"$tmp/http.json"; then
+  got=$(field "$tmp/http.json" 'r.content[0].text')
+  want=$'1. row\nn: 2\n\nResult: 1 rows'
+  if [ "$got" = "$want" ]; then ok "inspector_http"; else bad "inspector_http" "got: $got"; fi
+else
+  bad "inspector_http" "inspector failed: $(head -c 400 "$tmp/stderr")"
+fi
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -772,6 +772,10 @@ TEST(http_delete_session)
     with_server(NULL, body_delete);
 }
 
+static const char INIT_BODY[] =
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+
 static void body_methods(fixture *f)
 {
     reply r;
@@ -781,6 +785,13 @@ static void body_methods(fixture *f)
     reply_free(&r);
     http(f, &(request){.path = "/other", .body = "{}"}, &r);
     CHECK(r.status == 404);
+    reply_free(&r);
+    /* the bare server URL is the endpoint too (configs point there) */
+    const char *json_hdr[] = {"Content-Type: application/json",
+                              "Accept: application/json, text/event-stream", NULL};
+    http(f, &(request){.path = "/", .body = INIT_BODY, .headers = json_hdr}, &r);
+    CHECK(r.status == 200);
+    CHECK_CONTAINS(r.body.data, "\"protocolVersion\"");
     reply_free(&r);
     const char *sse[] = {"Accept: text/event-stream", NULL};
     http(f, &(request){.headers = sse}, &r); /* GET: no standalone stream */
@@ -810,9 +821,6 @@ TEST(http_methods_and_paths)
     with_server(NULL, body_methods);
 }
 
-static const char INIT_BODY[] =
-    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
 
 /* Status of an initialize POST with one extra header. */
 static long init_with(const fixture *f, const char *extra)
