@@ -38,8 +38,9 @@ typedef struct stdio_state {
     int reading;   /* a thread holds the reading role */
     int executing; /* a thread is running a request */
     int eof;
-    int deep_waiting;      /* the other thread sleeps until signalled */
-    uint64_t last_exec_ns; /* when the last request finished */
+    int deep_waiting;       /* the other thread sleeps until signalled */
+    uint64_t exec_start_ns; /* when the running request started */
+    uint64_t last_exec_ns;  /* when the last request finished */
 
     /* input buffer: only the thread holding the reading role touches it */
     buf_t in;
@@ -193,6 +194,7 @@ static void *thread_main(void *arg)
             if (!st->head)
                 st->tail = NULL;
             st->executing = 1;
+            st->exec_start_ns = time_now_ns();
             /* The other thread must watch stdin while this call runs. */
             if (st->deep_waiting)
                 pthread_cond_signal(&st->cond);
@@ -207,7 +209,11 @@ static void *thread_main(void *arg)
                 pthread_cond_broadcast(&st->cond);
             continue;
         }
-        if (!st->reading && !st->eof) {
+        /* Read when nobody does - but while the other thread runs a request,
+         * only once that request has run for WATCH_NS: short calls do not
+         * need a second reader, and two busy threads would contend. */
+        if (!st->reading && !st->eof &&
+            (!st->executing || time_now_ns() - st->exec_start_ns >= WATCH_NS)) {
             st->reading = 1;
             pthread_mutex_unlock(&st->lock);
             const char *line;
@@ -246,7 +252,9 @@ static void *thread_main(void *arg)
             /* Requests are being served: check back soon, without anyone
              * having to wake us for each one. */
             struct timespec ts;
-            uint64_t until = time_now_ns() + WATCH_NS;
+            uint64_t now = time_now_ns(), until = now + WATCH_NS;
+            if (st->executing && st->exec_start_ns + WATCH_NS > now)
+                until = st->exec_start_ns + WATCH_NS;
             ts.tv_sec = (time_t)(until / 1000000000ull);
             ts.tv_nsec = (long)(until % 1000000000ull);
             pthread_cond_timedwait(&st->cond, &st->lock, &ts);

@@ -72,16 +72,20 @@ int child_send(child_t *c, const char *s)
 char *child_read_line(child_t *c, int timeout_ms)
 {
     uint64_t deadline = time_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    size_t scanned = 0; /* bytes past roff already known to hold no newline */
     for (;;) {
-        char *nl = c->rbuf.len ? memchr(c->rbuf.data, '\n', c->rbuf.len) : NULL;
+        size_t avail = c->rbuf.len - c->roff;
+        char *start = c->rbuf.data ? c->rbuf.data + c->roff : NULL;
+        char *nl = avail > scanned ? memchr(start + scanned, '\n', avail - scanned) : NULL;
         if (nl) {
-            size_t n = (size_t)(nl - c->rbuf.data);
-            char *line = xstrndup(c->rbuf.data, n);
-            memmove(c->rbuf.data, nl + 1, c->rbuf.len - n - 1);
-            c->rbuf.len -= n + 1;
-            c->rbuf.data[c->rbuf.len] = 0;
+            size_t n = (size_t)(nl - start);
+            char *line = xstrndup(start, n);
+            c->roff += n + 1;
+            if (c->roff == c->rbuf.len)
+                c->roff = c->rbuf.len = 0;
             return line;
         }
+        scanned = avail;
         uint64_t now = time_now_ns();
         if (now >= deadline)
             return NULL;
@@ -91,11 +95,16 @@ char *child_read_line(child_t *c, int timeout_ms)
             continue;
         if (r <= 0)
             return NULL;
-        char chunk[65536];
-        ssize_t got = read(c->out_fd, chunk, sizeof chunk);
+        if (c->roff > 65536) { /* drop what was consumed before growing */
+            memmove(c->rbuf.data, c->rbuf.data + c->roff, avail);
+            c->rbuf.len = avail;
+            c->roff = 0;
+        }
+        buf_reserve(&c->rbuf, 65536);
+        ssize_t got = read(c->out_fd, c->rbuf.data + c->rbuf.len, 65536);
         if (got <= 0)
             return NULL;
-        buf_append(&c->rbuf, chunk, (size_t)got);
+        c->rbuf.len += (size_t)got;
     }
 }
 

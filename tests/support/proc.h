@@ -12,7 +12,8 @@ typedef struct child {
     int in_fd;   /* we write here: the child's stdin */
     int out_fd;  /* we read here: the child's stdout */
     int err_fd;  /* the child's stderr */
-    buf_t rbuf;  /* unread stdout bytes */
+    buf_t rbuf;  /* stdout bytes read so far; unread ones start at roff */
+    size_t roff;
 } child_t;
 
 /* Starts argv[0] with argv; env_extra is a NULL-terminated list of
