@@ -372,6 +372,28 @@ int main(int argc, char **argv)
     report("retrain tool layer, in-process", "SELECT 1", bench_tool_inprocess(db, Q1, iters));
     report("retrain tool layer, in-process", "1000 rows", bench_tool_inprocess(db, Q1000, slow));
 
+    /* The floor of any stdio server: a line echoed by cat, two process
+     * wake-ups and no work. */
+    {
+        child_t cat;
+        char *argv_cat[] = {"/bin/cat", NULL};
+        if (child_start(&cat, argv_cat, NULL) == 0) {
+            double *us = malloc(sizeof(double) * (size_t)iters);
+            char *line;
+            for (int i = 0; i < iters; i++) {
+                uint64_t t0 = time_now_ns();
+                child_send(&cat, INIT);
+                line = child_read_line(&cat, 5000);
+                free(line);
+                us[i] = (double)(time_now_ns() - t0) / 1e3;
+            }
+            report("pipe echo through cat (floor)", "one line", summarize(us, iters));
+            free(us);
+            child_close_stdin(&cat);
+            child_wait(&cat, 5000);
+        }
+    }
+
     char url[4300];
     snprintf(url, sizeof url, "DB_URL=sqlite:///%s", db);
     char *env[] = {url, "EXECUTE_QUERY_MAX_CHARS=10000000", "MCP_DB_READ_ONLY=1", NULL};
