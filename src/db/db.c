@@ -238,18 +238,13 @@ db_conn *db_new(const char *url, const db_options *opts, err_t *e)
     }
     if (opts)
         c->opts = *opts;
+    if (db_apply_engine_options(c, c->opts.engine_options, e) != 0) {
+        free(c->isolation_level);
+        db_url_free(&c->url);
+        free(c);
+        return NULL;
+    }
     if (c->opts.engine_options) {
-        json_error_t je;
-        json_t *j = json_loads(c->opts.engine_options, 0, &je);
-        if (!j || !json_is_object(j)) {
-            err_set(e, "DB_ENGINE_OPTIONS must be a JSON object: %s",
-                    j ? "got another JSON value" : je.text);
-            json_decref(j);
-            db_url_free(&c->url);
-            free(c);
-            return NULL;
-        }
-        json_decref(j);
         c->engine_options = xstrdup(c->opts.engine_options);
         c->opts.engine_options = c->engine_options;
     }
@@ -278,6 +273,7 @@ void db_free(db_conn *c)
     pthread_cond_destroy(&c->wd_cond);
     db_url_free(&c->url);
     free(c->engine_options);
+    free(c->isolation_level);
     free(c->version);
     free(c->info_line);
     free(c);
@@ -341,6 +337,11 @@ const char *db_dialect(const db_conn *c)
 int db_read_only(const db_conn *c)
 {
     return c->opts.read_only;
+}
+
+int db_hide_parameters(const db_conn *c)
+{
+    return c->hide_parameters;
 }
 
 const char *db_server_version(db_conn *c)
@@ -410,6 +411,16 @@ int db_execute(db_conn *c, const char *sql, json_t *params, db_cursor **out, db_
     if (db_bind_params(sql, params, c->be->placeholder, c->be->display_pyformat,
                        c->be == &db_sqlite_backend, &b, e) != 0)
         return -1;
+    if (c->echo) { /* SQLAlchemy's echo=True: the statement, then its parameters */
+        buf_t m;
+        buf_init(&m);
+        if (params && json_object_size(params))
+            db_json_pyrepr(&m, params);
+        else
+            buf_puts(&m, "[no parameters]");
+        log_info("%s\n%s", b.display_sql, m.data);
+        buf_free(&m);
+    }
     db_cursor *cur = xcalloc(1, sizeof *cur);
     cur->conn = c;
     cur->rowcount = -1;

@@ -136,6 +136,8 @@ const char *db_server_version(db_conn *c);
  * DB_INFO line), built once connected. */
 const char *db_info_line(db_conn *c);
 int db_read_only(const db_conn *c);
+/* DB_ENGINE_OPTIONS hide_parameters: error texts leave values out. */
+int db_hide_parameters(const db_conn *c);
 
 /* Tables of the default schema, sorted, internal SQLite tables left out. */
 int db_table_names(db_conn *c, strlist_t *out, db_error *e);

@@ -49,6 +49,11 @@ struct db_conn {
     db_url url;
     db_options opts;
     char *engine_options; /* owned copy of opts.engine_options */
+    /* DB_ENGINE_OPTIONS, applied (engine_options.c) */
+    char *isolation_level; /* NULL for AUTOCOMMIT */
+    int echo;              /* log each statement */
+    int hide_parameters;   /* keep parameter values out of error texts */
+    long busy_timeout_ms;  /* SQLite: wait this long on a locked database */
     void *impl;           /* backend state; NULL while disconnected */
     char *version;        /* cached db_server_version() */
     char *info_line;      /* cached db_info_line() */
@@ -78,6 +83,10 @@ struct db_cursor {
     buf_t scratch;  /* backends may format values here (reset per row) */
     int finished;
 };
+
+/* Parses DB_ENGINE_OPTIONS into c (connect_args become URL query
+ * parameters or backend settings). 0, or -1 with e filled. */
+int db_apply_engine_options(db_conn *c, const char *text, err_t *e);
 
 /* Backends report "statement interrupted" with this; the generic layer
  * turns it into a timeout or cancellation error as appropriate. */

@@ -165,6 +165,14 @@ static int pg_connect(db_conn *c, db_error *e)
         strlist_push(&vals, v);
     }
     buf_puts(&options, PG_SESSION_OPTIONS);
+    if (c->isolation_level) { /* DB_ENGINE_OPTIONS isolation_level */
+        buf_puts(&options, " -c default_transaction_isolation=");
+        for (const char *p = c->isolation_level; *p; p++) {
+            if (*p == ' ')
+                buf_putc(&options, '\\'); /* libpq's escape for a space in options */
+            buf_putc(&options, (char)tolower((unsigned char)*p));
+        }
+    }
     if (c->opts.read_only)
         buf_puts(&options, " -c default_transaction_read_only=on");
     strlist_push(&keys, "options");

@@ -151,8 +151,11 @@ static int sq_connect(db_conn *c, db_error *e)
         return -1;
     }
     buf_free(&name);
-    /* Python's sqlite3 waits 5 s on a locked database by default. */
-    sqlite3_busy_timeout(db, 5000);
+    /* Python's sqlite3 waits 5 s on a locked database by default
+     * (connect_args.timeout changes it). */
+    sqlite3_busy_timeout(db, (int)c->busy_timeout_ms);
+    if (c->isolation_level && !strcmp(c->isolation_level, "READ UNCOMMITTED"))
+        sqlite3_exec(db, "PRAGMA read_uncommitted = 1", NULL, NULL, NULL);
     sqlite3_extended_result_codes(db, 0);
     if (c->opts.read_only)
         sqlite3_set_authorizer(db, ro_authorizer, NULL);

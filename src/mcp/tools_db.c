@@ -122,7 +122,10 @@ static void append_sa_error(buf_t *out, const db_error *e, const char *statement
      * converting a value) are not SQLAlchemy statement errors: no [SQL]. */
     if (statement && e->kind != DB_ERR_CONNECT && e->pyclass[0]) {
         buf_printf(out, "\n[SQL: %s]", display_sql ? display_sql : statement);
-        if (params && json_object_size(params) && e->kind != DB_ERR_PARAM) {
+        if (params && json_object_size(params) && e->kind != DB_ERR_PARAM &&
+            db_hide_parameters(conn)) {
+            buf_puts(out, "\n[SQL parameters hidden due to hide_parameters=True]");
+        } else if (params && json_object_size(params) && e->kind != DB_ERR_PARAM) {
             buf_puts(out, "\n[parameters: ");
             /* psycopg2 takes the dict; the others a tuple in order. */
             if (!strcmp(db_dialect(conn), "postgresql")) {
