@@ -5,5 +5,6 @@
 #define RETRAIN_VERSION "0.1.0"
 
 int cmd_mcp_db(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

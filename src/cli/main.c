@@ -11,6 +11,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  mcp-db     the MCP database server (DB_URL=...; stdio, or --http 127.0.0.1:8000)\n"
+            "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "mcp-db"))
         return cmd_mcp_db(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize"))
+        return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

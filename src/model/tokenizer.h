@@ -17,6 +17,9 @@ typedef struct tok tok_t;
 /* Loads the tokenizer of a model directory. NULL and a one-line error
  * (naming the file and what is wrong) on failure. */
 tok_t *tok_load(const char *dir, err_t *e);
+/* The same from the text of a tokenizer.json alone (no tokenizer_config:
+ * no eos/bos, no chat template); name is what errors call it. */
+tok_t *tok_load_json(const char *json, size_t len, const char *name, err_t *e);
 void tok_free(tok_t *t);
 
 /* Encodes UTF-8 text into *ids (malloc'ed, *n of them). With special=1,
@@ -38,7 +41,13 @@ int tok_is_special(const tok_t *t, int32_t id);
 int32_t tok_eos(const tok_t *t); /* -1 where the model has none */
 int32_t tok_bos(const tok_t *t);
 int32_t tok_pad(const tok_t *t);
-/* chat_template of tokenizer_config.json, or NULL. */
+/* 1 where tokenizer.json's post_processor puts bos_token before the text
+ * (Llama 3's TemplateProcessing). tok_encode never inserts it - the chat
+ * templates write bos_token into the text themselves, and inserting it
+ * again would double it - so a caller encoding plain text for such a model
+ * prepends tok_bos() itself. */
+int tok_adds_bos(const tok_t *t);
+/* chat_template of tokenizer_config.json (or chat_template.jinja), or NULL. */
 const char *tok_chat_template(const tok_t *t);
 
 #endif
