@@ -1,7 +1,7 @@
 # retrain: one Makefile. `make` builds ./retrain, `make test` runs every
 # test and ends with "N passed, N failed", `make asan` runs the same tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer, `make fuzz` runs the
-# message-parser fuzzer for a bounded time, `make bench` the benchmarks.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, `make fuzz` runs each
+# fuzzer (tests/fuzz/fuzz_*.c) for a bounded time, `make bench` the benchmarks.
 
 CC      ?= gcc
 PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc libcurl
@@ -62,16 +62,26 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 		tests/run-all build/asan
 
-# libFuzzer needs clang; the target feeds arbitrary bytes to the MCP
-# message handler. FUZZ_SECONDS bounds the run.
+# libFuzzer needs clang. Each tests/fuzz/fuzz_NAME.c is a target:
+# `make fuzz-NAME` runs it for FUZZ_SECONDS on a corpus seeded from
+# tests/fuzz/seeds/NAME/, `make fuzz` runs them all, one after the other.
+# fuzz_mcp feeds arbitrary bytes to the MCP message handler, fuzz_tokenizer
+# to the tokenizer.json loader (and encodes with what loads).
 FUZZ_SECONDS ?= 60
-fuzz: deps
-	@$(MAKE) --no-print-directory build/fuzz/fuzz-mcp
-	@mkdir -p build/fuzz/corpus
-	@cp tests/fuzz/seeds/* build/fuzz/corpus/ 2>/dev/null || true
-	build/fuzz/fuzz-mcp -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus
+FUZZ_NAMES   = $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_TARGETS = $(addprefix fuzz-,$(FUZZ_NAMES))
+.PHONY: $(FUZZ_TARGETS)
 
-build/fuzz/fuzz-mcp: tests/fuzz/fuzz_mcp.c $(LIB_SRC)
+fuzz: deps
+	@for n in $(FUZZ_NAMES); do $(MAKE) --no-print-directory fuzz-$$n || exit 1; done
+
+$(FUZZ_TARGETS): fuzz-%: deps
+	@$(MAKE) --no-print-directory build/fuzz/fuzz-$*
+	@mkdir -p build/fuzz/corpus-$*
+	@cp tests/fuzz/seeds/$*/* build/fuzz/corpus-$*/ 2>/dev/null || true
+	build/fuzz/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-$*
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(PKG_CFLAGS) -o $@ $^ $(LIBS)

@@ -162,7 +162,8 @@ static void cache_put(const tok_t *t, const char *w, size_t n, const int32_t *id
         }
         k->spans[k->nspans].off = (uint32_t)k->nids;
         k->spans[k->nspans].len = (uint32_t)nids;
-        memcpy(k->ids + k->nids, ids, nids * sizeof *ids);
+        if (nids)
+            memcpy(k->ids + k->nids, ids, nids * sizeof *ids);
         k->nids += nids;
         tok_smap_put(&k->map, w, n, (int32_t)k->nspans++);
     }
@@ -256,8 +257,9 @@ static void bpe_word(enc_ctx *c, const char *w, size_t n)
         c->alive[m] = 1;
         m++;
     }
-    if (m)
-        c->next[m - 1] = -1;
+    if (!m)
+        return; /* no byte of the word is in the vocabulary */
+    c->next[m - 1] = -1;
     size_t nh = 0;
     for (size_t i = 0; i + 1 < m; i++) {
         const tok_pmap_slot *s = tok_pmap_get(&t->merges, c->sym[i], c->sym[i + 1]);
@@ -285,7 +287,7 @@ static void bpe_word(enc_ctx *c, const char *w, size_t n)
             heap_push(c->heap, &nh, (merge){s->rank, pos, s->id});
     }
     size_t first = c->nout;
-    for (int32_t i = m ? 0 : -1; i >= 0; i = c->next[i])
+    for (int32_t i = 0; i >= 0; i = c->next[i])
         out_push(c, c->sym[i]);
     if (cacheable)
         cache_put(t, w, n, c->out + first, c->nout - first);
