@@ -89,8 +89,12 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 $(B)/bench-mcp: $(B)/bench/mcp_bench.o $(B)/tests/support/proc.o $(LIB_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+$(B)/bench-tokenizer: $(B)/bench/tokenizer_bench.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 bench: all
 	@bench/run
+	@bench/tokenizer
 
 clean:
 	rm -rf build retrain

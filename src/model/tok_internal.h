@@ -99,7 +99,7 @@ typedef struct tok_pre {
 struct tok {
     char *name; /* the file errors name */
     tok_entry *entries;
-    size_t nentries; /* max id + 1 */
+    size_t nentries, capentries; /* max id + 1; allocated */
     buf_t bytes, strs;
     tok_smap by_str;   /* vocabulary string or added content -> id */
     tok_smap by_bytes; /* raw bytes of byte-level vocabulary tokens -> id */

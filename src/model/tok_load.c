@@ -68,8 +68,14 @@ static void entries_reserve(tok_t *t, int32_t id)
     if ((size_t)id < t->nentries)
         return;
     size_t n = (size_t)id + 1;
-    t->entries = xrealloc(t->entries, n * sizeof *t->entries);
-    memset(t->entries + t->nentries, 0, (n - t->nentries) * sizeof *t->entries);
+    if (n > t->capentries) { /* geometric: vocabularies come in any id order */
+        size_t cap = t->capentries ? t->capentries : 1024;
+        while (cap < n)
+            cap *= 2;
+        t->entries = xrealloc(t->entries, cap * sizeof *t->entries);
+        memset(t->entries + t->capentries, 0, (cap - t->capentries) * sizeof *t->entries);
+        t->capentries = cap;
+    }
     t->nentries = n;
 }
 
