@@ -66,6 +66,12 @@ struct tf_model {
     tf_ws ws;
 };
 
+/* A model of that configuration with every parameter 0 (the layout and
+ * buffers tf_load fills; `what` names it in messages). */
+tf_model *tf_create(const hf_config *cfg, const tf_load_opts *opts, const char *what, err_t *e);
+/* After writing wte of a tied model held in bf16: refresh the bf16 head. */
+void tf_sync_tied_head(tf_model *m);
+
 /* Rows of logits made at once by the log-probability pass: about 8M
  * floats, and never more than the rows there are. */
 int tf_lp_chunk(const tf_model *m);

@@ -307,13 +307,10 @@ static void *alloc_aligned(size_t bytes)
     return p;
 }
 
-tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
+tf_model *tf_create(const hf_config *cfg, const tf_load_opts *opts, const char *what, err_t *e)
 {
     tf_model *m = xcalloc(1, sizeof *m);
-    if (hf_config_load(&m->cfg, dir, e) != 0) {
-        free(m);
-        return NULL;
-    }
+    m->cfg = *cfg;
     const hf_config *c = &m->cfg;
     m->C = c->hidden;
     m->L = c->n_layer;
@@ -332,7 +329,7 @@ tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
     double need = 4.0 * (double)l.off + 2.0 * (double)l.off16;
     double have = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have) {
-        err_set(e, "%s: the parameters need %.1f GB; this machine has %.1f GB", dir, need / 1e9,
+        err_set(e, "%s: the parameters need %.1f GB; this machine has %.1f GB", what, need / 1e9,
                 have / 1e9);
         tf_free(m);
         return NULL;
@@ -352,7 +349,26 @@ tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
     layout(&l);
     for (int i = 0; i < m->n_plist; i++)
         m->n_unique += m->plist[i].numel;
+    if (!c->learned_pos)
+        rope_init(m);
+    return m;
+}
 
+void tf_sync_tied_head(tf_model *m)
+{
+    if (m->cfg.tie_word_embeddings && m->lm_head.w16)
+        for (size_t i = 0; i < (size_t)m->V * m->C; i++)
+            m->lm_head.w16[i] = k_f32_to_bf16(m->wte[i]);
+}
+
+tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
+{
+    hf_config cfg;
+    if (hf_config_load(&cfg, dir, e) != 0)
+        return NULL;
+    tf_model *m = tf_create(&cfg, opts, dir, e);
+    if (!m)
+        return NULL;
     st_set set;
     if (st_set_open(&set, dir, e) != 0) {
         tf_free(m);
@@ -363,22 +379,18 @@ tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
         for (size_t i = 0; i < set.files[f].n; i++)
             if ((size_t)set.files[f].tensors[i].numel > biggest)
                 biggest = (size_t)set.files[f].tensors[i].numel;
-    src_t s = {.set = &set, .dir = dir, .prefix = c->learned_pos ? "transformer." : "model.",
+    src_t s = {.set = &set, .dir = dir, .prefix = cfg.learned_pos ? "transformer." : "model.",
                .tmp = xmalloc(sizeof(float) * (biggest ? biggest : 1)), .e = e};
-    int rc = c->arch == HF_GPT2 ? load_gpt2(m, &s) : load_llama(m, &s);
-    if (rc == 0 && !c->tie_word_embeddings)
+    int rc = cfg.arch == HF_GPT2 ? load_gpt2(m, &s) : load_llama(m, &s);
+    if (rc == 0 && !cfg.tie_word_embeddings)
         rc = fetch(&s, "lm_head.weight", 0, m->V, m->C, 0, m->lm_head.w, m->lm_head.w16);
-    if (rc == 0 && c->tie_word_embeddings && m->lm_head.w16)
-        for (size_t i = 0; i < (size_t)m->V * m->C; i++)
-            m->lm_head.w16[i] = k_f32_to_bf16(m->wte[i]);
     free(s.tmp);
     st_set_close(&set);
     if (rc != 0) {
         tf_free(m);
         return NULL;
     }
-    if (!c->learned_pos)
-        rope_init(m);
+    tf_sync_tied_head(m);
     return m;
 }
 
