@@ -92,6 +92,9 @@ build/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c $(LIB_SRC)
 $(B)/bench-mcp: $(B)/bench/mcp_bench.o $(B)/tests/support/proc.o $(LIB_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+$(B)/transformer-bench: $(B)/bench/transformer_bench.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 bench: all
 	@bench/run
 
