@@ -22,20 +22,19 @@ static const char *fixture(const char *name)
 
 /* expected.safetensors of one fixture */
 typedef struct {
-    int B, T, V, G;
-    int32_t *tokens, *greedy;
-    int *lens;
-    float *logits, *logprobs, *entropy, *greedy_lp;
+    int B, T, V, G, LB, LT;
+    int32_t *tokens, *greedy, *long_tokens;
+    int *lens, *long_lens;
+    float *logits, *logprobs, *entropy, *greedy_lp, *long_logprobs, *long_entropy;
 } expect_t;
 
-static void *take(const st_file *f, const char *name, size_t elem)
+static void *take(const st_file *f, const char *name)
 {
     const st_tensor *t = st_find(f, name);
     if (!t)
         return NULL;
     void *p = malloc(t->nbytes ? t->nbytes : 1);
     memcpy(p, t->data, t->nbytes);
-    (void)elem;
     return p;
 }
 
@@ -52,13 +51,20 @@ static int load_expect(const char *name, expect_t *x)
     x->T = (int)lg->shape[1];
     x->V = (int)lg->shape[2];
     x->G = (int)g->shape[1];
-    x->tokens = take(&f, "tokens", 4);
-    x->greedy = take(&f, "greedy", 4);
-    x->lens = take(&f, "lens", 4);
-    x->logits = take(&f, "logits", 4);
-    x->logprobs = take(&f, "logprobs", 4);
-    x->entropy = take(&f, "entropy", 4);
-    x->greedy_lp = take(&f, "greedy_logprobs", 4);
+    x->tokens = take(&f, "tokens");
+    x->greedy = take(&f, "greedy");
+    x->lens = take(&f, "lens");
+    x->logits = take(&f, "logits");
+    x->logprobs = take(&f, "logprobs");
+    x->entropy = take(&f, "entropy");
+    x->greedy_lp = take(&f, "greedy_logprobs");
+    const st_tensor *lt = st_find(&f, "long_tokens");
+    x->LB = lt ? (int)lt->shape[0] : 0;
+    x->LT = lt ? (int)lt->shape[1] : 0;
+    x->long_tokens = take(&f, "long_tokens");
+    x->long_lens = take(&f, "long_lens");
+    x->long_logprobs = take(&f, "long_logprobs");
+    x->long_entropy = take(&f, "long_entropy");
     st_close(&f);
     return 1;
 }
@@ -72,6 +78,10 @@ static void free_expect(expect_t *x)
     free(x->logprobs);
     free(x->entropy);
     free(x->greedy_lp);
+    free(x->long_tokens);
+    free(x->long_lens);
+    free(x->long_logprobs);
+    free(x->long_entropy);
 }
 
 /* max |a - b| over n, relative to max(1, max |b|) */
@@ -171,6 +181,21 @@ static void check_model(const char *name, int bf16, double tol)
         CHECK(n1 == G && memcmp(one, out + b * G, sizeof(int32_t) * G) == 0);
         for (int i = 0; i < G; i++)
             CHECK(fabs(onelp[i] - olp[b * G + i]) < 1e-5);
+    }
+    /* an 80-token batch: several blocks of queries in the attention, and
+     * (Mistral) a sliding window that reaches across them */
+    if (x.long_tokens) {
+        int LB = x.LB, LT = x.LT;
+        float *llp = malloc(sizeof(float) * LB * LT), *lent = malloc(sizeof(float) * LB * LT);
+        CHECK(tf_token_logprobs(m, x.long_tokens, x.long_lens, LB, LT, NULL, llp, lent, &e) == 0);
+        for (int i = 0; i < LB * LT; i++) {
+            CHECK_MSG(fabs(llp[i] - x.long_logprobs[i]) < 20 * tol * (1 + fabs(x.long_logprobs[i])),
+                      "%s: long logprob %d: %g vs %g", name, i, llp[i], x.long_logprobs[i]);
+            CHECK_MSG(fabs(lent[i] - x.long_entropy[i]) < 20 * tol * (1 + fabs(x.long_entropy[i])),
+                      "%s: long entropy %d: %g vs %g", name, i, lent[i], x.long_entropy[i]);
+        }
+        free(llp);
+        free(lent);
     }
     free(prompts);
     free(out);

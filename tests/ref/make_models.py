@@ -17,6 +17,8 @@ model.safetensors.index.json), and writes expected.safetensors beside them:
     greedy  I32 [B, 16]  16 greedy tokens after each prompt tokens[b, :lens[b]],
                          decoded alone with a KV cache
     greedy_logprobs F32 [B, 16]
+    long_tokens, long_lens, long_logprobs, long_entropy: the same for a batch
+                         of 80 and 45 tokens (models with room for them)
 
 The model code below is plain torch written after transformers'
 modeling_gpt2.py / modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py /
@@ -38,6 +40,7 @@ import torch
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "models")
 NEW_TOKENS = 16
 LENS = [9, 5, 2]
+LONG_LENS = [80, 45]
 
 
 # ---------------------------------------------------------------- safetensors
@@ -360,8 +363,24 @@ def build(name, cfg, dtype="F32", prefix="", shards=1, seed=0):
         "logprobs": logprobs.float(), "entropy": entropy.float(),
         "greedy": torch.tensor(g), "greedy_logprobs": torch.tensor(glp).float(),
     }
+    if cfg.get("max_position_embeddings", 0) >= max(LONG_LENS):
+        # Longer than one block of queries in the engine's attention: only
+        # log-probabilities and entropies, which every logit feeds.
+        T = max(LONG_LENS)
+        lt = torch.randint(0, V, (len(LONG_LENS), T), generator=gen)
+        kvalid = torch.arange(T)[None, :] < torch.tensor(LONG_LENS)[:, None]
+        lsm = torch.log_softmax(model.forward(lt, kvalid)[0], -1)
+        llp = torch.zeros(len(LONG_LENS), T, dtype=torch.float64)
+        lent = torch.zeros(len(LONG_LENS), T, dtype=torch.float64)
+        for b, n in enumerate(LONG_LENS):
+            for t in range(n):
+                lent[b, t] = -(lsm[b, t].exp() * lsm[b, t]).sum()
+                if t + 1 < n:
+                    llp[b, t] = lsm[b, t, lt[b, t + 1]]
+        exp.update({"long_tokens": lt, "long_lens": torch.tensor(LONG_LENS),
+                    "long_logprobs": llp.float(), "long_entropy": lent.float()})
     save_safetensors(os.path.join(d, "expected.safetensors"), exp,
-                     lambda k: "I32" if k in ("tokens", "lens", "greedy") else "F32")
+                     lambda k: "I32" if k in ("tokens", "lens", "greedy", "long_tokens", "long_lens") else "F32")
     print(f"{name}: {sum(v.numel() for v in W.values())} parameters, {dtype}, greedy margin {margin:.3f}")
 
 
