@@ -210,6 +210,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--skip-decode"))
             skip_decode = 1;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows when piped to a file */
     double fma = fma_ceiling(), triad = stream_triad();
     printf("ceiling: FMA loop %.0f GFLOP/s (%d threads), STREAM triad %.1f GB/s\n", fma,
            pool_threads(), triad);
