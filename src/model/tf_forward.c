@@ -230,9 +230,13 @@ int tf_last_logits(tf_model *m, const int32_t *tokens, const int *lens, int B, i
 int tf_token_logprobs(tf_model *m, const int32_t *tokens, const int *lens, int B, int T,
                       const int32_t *targets, float *logp, float *entropy, err_t *e)
 {
-    if (targets && B > 0 && T > 0)
+    /* Targets matter only at real positions, so only those are checked
+     * (after the lengths themselves). */
+    if (targets && tf_check_batch(m, tokens, lens, B, T, 0, e) != 0)
+        return -1;
+    if (targets)
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++)
+            for (int t = 0; t < lens[b]; t++)
                 if (targets[(size_t)b * T + t] >= m->V)
                     return err_set(e, "target id %d at [%d, %d] is outside the vocabulary (0..%d)",
                                    targets[(size_t)b * T + t], b, t, m->V - 1);

@@ -311,7 +311,11 @@ TEST(tf_bad_batches)
     int32_t tg[4] = {0, 999, 0, 0};
     float lp[4];
     CHECK(tf_token_logprobs(m, tok, &len, 1, 4, tg, lp, NULL, &e) != 0);
-    CHECK_CONTAINS(e.msg, "target id 999");
+    CHECK_CONTAINS(e.msg, "target id 999 at [0, 1]");
+    tg[1] = 5;
+    tg[3] = 999; /* in the padding: not looked at */
+    CHECK(tf_token_logprobs(m, tok, &len, 1, 4, tg, lp, NULL, &e) == 0);
+    CHECK(lp[2] == 0 && lp[3] == 0 && lp[1] < 0);
     /* GPT-2 has 32 positions here */
     int32_t longp[40] = {0};
     int ll = 33;
