@@ -50,7 +50,7 @@ static inline float fexp(float x)
     return p * s;
 }
 
-/* ---- small vector helpers ---- */
+/* ---- small vector functions ---- */
 
 TF_VEC float tf_vec_max(const float *x, int n)
 {

@@ -96,7 +96,7 @@ void tf_swiglu_forward(float *out, const float *inp, int N, int F);
 void tf_logprob_forward(float *logp, float *ent, const float *logits, const int32_t *target, int N,
                         int V);
 
-/* Helpers the sampler shares: max of x[n], and log(sum(exp(x - m))). */
+/* Functions the sampler shares: max of x[n], and log(sum(exp(x - m))). */
 float tf_vec_max(const float *x, int n);
 float tf_vec_logsumexp(const float *x, int n, float m);
 /* p[i] = exp((x[i] - m) * scale); returns the sum. */

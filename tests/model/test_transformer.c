@@ -593,9 +593,9 @@ TEST(tf_sample_follows_the_distribution)
     samp_close(&f);
 }
 
-/* ---- helpers ---- */
+/* ---- vector functions and the pool ---- */
 
-TEST(tf_vec_helpers_are_accurate)
+TEST(tf_vec_functions_are_accurate)
 {
     float x[1000];
     for (int i = 0; i < 1000; i++)
