@@ -113,4 +113,18 @@ int str_ends(const char *s, const char *suffix);
 /* strtol-style parse of a whole decimal string; 0 on success. */
 int parse_long(const char *s, long *out);
 
+/* ---- seeded random numbers (base/rng.c): xoshiro256** (Blackman and
+ * Vigna), its state filled by splitmix64, so a seed gives the same stream
+ * on every machine and build. rng_seed_stream gives independent streams
+ * for one seed (e.g. one per sequence of a batch), so what a stream draws
+ * does not depend on how many others run beside it. Not for secrets. */
+typedef struct rng {
+    uint64_t s[4];
+} rng_t;
+void rng_seed(rng_t *r, uint64_t seed);
+void rng_seed_stream(rng_t *r, uint64_t seed, uint64_t stream);
+uint64_t rng_next(rng_t *r);
+/* Uniform in [0, 1) with 53 random bits. */
+double rng_uniform(rng_t *r);
+
 #endif
