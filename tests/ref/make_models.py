@@ -382,6 +382,108 @@ def build(name, cfg, dtype="F32", prefix="", shards=1, seed=0):
     save_safetensors(os.path.join(d, "expected.safetensors"), exp,
                      lambda k: "I32" if k in ("tokens", "lens", "greedy", "long_tokens", "long_lens") else "F32")
     print(f"{name}: {sum(v.numel() for v in W.values())} parameters, {dtype}, greedy margin {margin:.3f}")
+    return model
+
+
+# ---- a model with a real tokenizer, for `retrain generate` ----
+
+def byte_to_unicode():
+    """GPT-2's map from bytes to the printable characters byte-level BPE
+    vocabularies spell them with."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + \
+        list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+def encode_bytes(text):
+    """Ids under the chat model's tokenizer: one token per byte (no merges),
+    the special tokens as themselves."""
+    ids, i = [], 0
+    while i < len(text):
+        for k, sp in enumerate(SPECIALS):
+            if text.startswith(sp, i):
+                ids.append(256 + k)
+                i += len(sp)
+                break
+        else:
+            ids.extend(text[i].encode("utf-8"))
+            i += 1
+    return ids
+
+
+def build_chat():
+    """A Qwen2-style model over a byte-level BPE tokenizer of 256 byte
+    tokens and three special ones, with the continuations `retrain
+    generate` must print, plain and as a ChatML chat."""
+    cfg = {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": 259,
+        "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "hidden_act": "silu",
+        "rope_scaling": None, "use_sliding_window": False, "sliding_window": 4096,
+        "tie_word_embeddings": True, "bos_token_id": 256, "eos_token_id": 258,
+        "torch_dtype": "float32",
+    }
+    d = os.path.join(ROOT, "chat")
+    b2u = byte_to_unicode()
+    cases = [("plain", "SELECT name FROM", 24),
+             ("chat", "<|im_start|>user\nList the tables.<|im_end|>\n<|im_start|>assistant\n", 24)]
+    for seed in range(6, 60):
+        model = build("chat", cfg, prefix="model.", seed=seed)
+        out, ok = {}, True
+        for key, text, steps in cases:
+            prompt = encode_bytes(text)
+            toks, _, margin = greedy(model, prompt, steps)
+            # a clear greedy choice at every step, and a varied continuation
+            ok = ok and margin > 2e-3 and len(set(toks)) >= 5
+            if 258 in toks:  # generation ends with the turn's end
+                toks = toks[:toks.index(258) + 1]
+            body = bytes(t for t in toks if t < 256).decode("utf-8", errors="replace")
+            out[key] = {"prompt_text": text, "new_ids": toks, "text": body}
+        if ok:
+            break
+    vocab = {b2u[b]: b for b in range(256)}
+    added = [{"id": 256 + k, "content": sp, "single_word": False, "lstrip": False,
+              "rstrip": False, "normalized": False, "special": True} for k, sp in enumerate(SPECIALS)]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+                  "use_regex": False}
+    tokenizer = {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated",
+             "invert": False}, byte_level]},
+        "post_processor": byte_level, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": False,
+                  "byte_fallback": False, "ignore_merges": False, "vocab": vocab, "merges": []},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(tokenizer, f, ensure_ascii=False)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None,
+                   "chat_template": "{% for message in messages %}{{'<|im_start|>' + message['role'] "
+                                    "+ '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+                                    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+                                    "{% endif %}"}, f, indent=2)
+    with open(os.path.join(d, "expected_generate.json"), "w") as f:
+        json.dump(out, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    print(f"chat: {out['plain']['text']!r} / {out['chat']['text']!r}")
+
+
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
 def main():
@@ -428,6 +530,7 @@ def main():
         "sliding_window": 5, "tie_word_embeddings": False, "bos_token_id": 1,
         "eos_token_id": 2, "torch_dtype": "float32",
     }, prefix="model.", seed=5)
+    build_chat()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+/* retrain generate: a model directory with a real tokenizer, the
+ * continuation PyTorch computed (tests/ref/make_models.py, chat model). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../support/proc.h"
+#include "../test.h"
+
+static json_t *expected(void)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/tests/fixtures/models/chat/expected_generate.json", test_root());
+    return json_load_file(p, 0, NULL);
+}
+
+/* Runs retrain generate with args; stdout into *out, exit status back. */
+static int run(char *const args[], char **out, char **err)
+{
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)test_retrain_bin();
+    argv[n++] = "generate";
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    child_t c;
+    if (child_start(&c, argv, NULL) != 0)
+        return -1;
+    child_close_stdin(&c);
+    buf_t b;
+    buf_init(&b);
+    char *line;
+    int first = 1;
+    while ((line = child_read_line(&c, 30000)) != NULL) {
+        if (!first)
+            buf_putc(&b, '\n');
+        buf_puts(&b, line);
+        first = 0;
+        free(line);
+    }
+    *err = child_read_stderr(&c);
+    *out = buf_take(&b);
+    return child_wait(&c, 30000);
+}
+
+TEST(generate_matches_pytorch_greedy)
+{
+    json_t *exp = expected();
+    CHECK(exp != NULL);
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
+    char *out, *err;
+    /* plain text: the prompt's bytes, then 24 greedy tokens */
+    char *a1[] = {dir, "--prompt", "SELECT name FROM", "--max-new-tokens", "24", NULL};
+    CHECK(run(a1, &out, &err) == 0);
+    CHECK_STR(out, json_string_value(json_object_get(json_object_get(exp, "plain"), "text")));
+    free(out);
+    free(err);
+    /* --chat renders a ChatML user turn and the assistant's start */
+    char *a2[] = {dir, "--prompt", "List the tables.", "--chat", "--max-new-tokens", "24", NULL};
+    CHECK(run(a2, &out, &err) == 0);
+    CHECK_STR(out, json_string_value(json_object_get(json_object_get(exp, "chat"), "text")));
+    free(out);
+    free(err);
+    /* a stop string ends the text right after it */
+    const char *plain = json_string_value(json_object_get(json_object_get(exp, "plain"), "text"));
+    char stop[8];
+    memcpy(stop, plain, 3);
+    stop[3] = 0;
+    char *a3[] = {dir, "--prompt", "SELECT name FROM", "--max-new-tokens", "24", "--stop", stop, NULL};
+    CHECK(run(a3, &out, &err) == 0);
+    CHECK_STR(out, stop);
+    free(out);
+    free(err);
+    /* the same seed gives the same sample; bf16 weights still run */
+    char *a4[] = {dir, "--prompt", "x", "--temperature", "1.0", "--seed", "7",
+                  "--max-new-tokens", "8", NULL};
+    char *o1, *o2;
+    CHECK(run(a4, &o1, &err) == 0);
+    free(err);
+    CHECK(run(a4, &o2, &err) == 0);
+    free(err);
+    CHECK_STR(o1, o2);
+    free(o1);
+    free(o2);
+    char *a5[] = {dir, "--prompt", "x", "--bf16", "--max-new-tokens", "4", NULL};
+    CHECK(run(a5, &out, &err) == 0);
+    free(out);
+    free(err);
+    json_decref(exp);
+}
+
+TEST(generate_bad_input_is_one_clear_line)
+{
+    char dir[4300], fixture[4300];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
+    snprintf(fixture, sizeof fixture, "%s/tests/fixtures/models/gpt2", test_root());
+    static const char *const want[] = {
+        "needs MODEL_DIR and --prompt",
+        "--temperature needs a number",
+        "/nonexistent",
+        "tokenizer", /* a model directory without tokenizer files */
+        "--chat-format must be chatml, llama3 or dialogpt",
+    };
+    char *cases[][8] = {
+        {dir, NULL},
+        {dir, "--prompt", "x", "--temperature", "hot", NULL},
+        {"/nonexistent", "--prompt", "x", NULL},
+        {fixture, "--prompt", "x", NULL},
+        {dir, "--prompt", "x", "--chat-format", "alpaca", NULL},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(want); i++) {
+        char *out, *err;
+        int rc = run(cases[i], &out, &err);
+        CHECK_MSG(rc == 2, "case %zu: exit %d", i, rc);
+        CHECK_CONTAINS(err, want[i]);
+        CHECK_MSG(strchr(err, '\n') == err + strlen(err) - 1, "not one line: %s", err);
+        CHECK_STR(out, "");
+        free(out);
+        free(err);
+    }
+}
