@@ -1,7 +1,8 @@
 # retrain: one Makefile. `make` builds ./retrain, `make test` runs every
 # test and ends with "N passed, N failed", `make asan` runs the same tests
 # under AddressSanitizer + UndefinedBehaviorSanitizer, `make fuzz` runs the
-# message-parser fuzzer for a bounded time, `make bench` the benchmarks.
+# message-parser fuzzer for a bounded time, `make bench` the MCP benchmarks,
+# `make bench-kernels` the matrix-product kernels against OpenBLAS/PyTorch.
 
 CC      ?= gcc
 PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc libcurl
@@ -27,7 +28,7 @@ TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test asan fuzz bench clean check-build serve
+.PHONY: all deps test asan fuzz bench bench-kernels clean check-build serve
 
 all: deps
 	@$(MAKE) --no-print-directory check-build MODE=release
@@ -81,6 +82,20 @@ $(B)/bench-mcp: $(B)/bench/mcp_bench.o $(B)/tests/support/proc.o $(LIB_OBJ)
 
 bench: all
 	@bench/run
+
+# Only this benchmark links OpenBLAS (its peer); nothing else needs it.
+OPENBLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
+OPENBLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null)
+$(B)/bench/kernels_bench.o: BASE_CFLAGS += $(OPENBLAS_CFLAGS)
+
+$(B)/bench-kernels: $(B)/bench/kernels_bench.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS) $(OPENBLAS_LIBS)
+
+BENCH_ARGS ?=
+bench-kernels: all
+	@scripts/install-deps --bench-blas --quiet
+	@$(MAKE) --no-print-directory $(B)/bench-kernels
+	$(B)/bench-kernels $(BENCH_ARGS)
 
 clean:
 	rm -rf build retrain

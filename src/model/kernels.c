@@ -71,6 +71,15 @@ void k_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float *
         kp_matmul_nt_bf16(C, A, B, bias, M, N, K, accumulate);
 }
 
+void k_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
+                          int N, int K, int accumulate)
+{
+    if (backend() == BACKEND_AVX512)
+        kx_matmul_nt_bf16_dot(C, A, B, bias, M, N, K, accumulate);
+    else
+        kp_matmul_nt_bf16_dot(C, A, B, bias, M, N, K, accumulate);
+}
+
 void k_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
     if (backend() == BACKEND_AVX512)
@@ -117,6 +126,26 @@ void kp_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float 
             float s = 0;
             for (int k = 0; k < K; k++)
                 s += a[k] * k_bf16_to_f32(b[k]);
+            if (bias)
+                s += bias[j];
+            float *c = C + (size_t)i * N + j;
+            *c = accumulate ? *c + s : s;
+        }
+    }
+}
+
+/* A rounded to bf16 first, as the hardware path does; the products of two
+ * bf16 values are exact in fp32, so only the summation order differs. */
+void kp_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
+                           int N, int K, int accumulate)
+{
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * K;
+        for (int j = 0; j < N; j++) {
+            const uint16_t *b = B + (size_t)j * K;
+            float s = 0;
+            for (int k = 0; k < K; k++)
+                s += k_bf16_to_f32(k_f32_to_bf16(a[k])) * k_bf16_to_f32(b[k]);
             if (bias)
                 s += bias[j];
             float *c = C + (size_t)i * N + j;

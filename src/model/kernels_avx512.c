@@ -185,35 +185,71 @@ static void pack_panel(float *dst, const operand *op, long r0, int nv, int R, lo
     }
 }
 
+/* Lanes [0, n) of 32 set. */
+static ALWAYS_INLINE __mmask32 mask32_lo(long n)
+{
+    if (n <= 0)
+        return 0;
+    return n >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << n) - 1);
+}
+
+/* Like pack_panel, for tile_14x32_pairs: rows [r0, r0+nv) of a k-major
+ * operand, depth [k0, k0+kc) with k0 even, become dst[p*R + r] where the
+ * 32-bit element p holds bfloat16 k = k0+2p (low half) and k0+2p+1 (high
+ * half; zero past kc). fp32 sources are rounded to nearest even. */
+static void pack_panel_pairs(uint32_t *dst, const operand *op, long r0, int nv, int R, long k0,
+                             int kc)
+{
+    int npairs = (kc + 1) / 2;
+    for (int g = 0; g < R; g += 16) {
+        int vg = (int)min_l(nv - g, min_l(16, R - g));
+        int pf = (int)min_l(min_l(16, R - g), op->rows - (r0 + R + g));
+        __mmask16 store = mask_lo(R - g);
+        for (int pp = 0; pp < npairs; pp += 16) {
+            long kk = k0 + 2l * pp;
+            int kv = (int)min_l(32, kc - 2l * pp);
+            __m512 v[16];
+            for (int t = 0; t < 16; t++) {
+                if (t >= vg) {
+                    v[t] = _mm512_setzero_ps();
+                } else if (op->bf16) {
+                    const uint16_t *src = (const uint16_t *)op->p + (r0 + g + t) * op->ld + kk;
+                    v[t] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32_lo(kv), src));
+                } else {
+                    const float *src = (const float *)op->p + (r0 + g + t) * op->ld + kk;
+                    __m512 lo = _mm512_maskz_loadu_ps(mask_lo(kv), src);
+                    __m512 hi = _mm512_maskz_loadu_ps(mask_lo(kv - 16), src + 16);
+                    v[t] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+                }
+            }
+            for (int t = 0; t < pf; t++)
+                prefetch_el(op, r0 + R + g + t, kk);
+            transpose16(v);
+            int pv = (int)min_l(16, npairs - pp);
+            for (int t = 0; t < pv; t++)
+                _mm512_mask_storeu_epi32(dst + (long)(pp + t) * R + g, store,
+                                         _mm512_castps_si512(v[t]));
+        }
+    }
+}
+
 /* ---- the 14x32 register tile -------------------------------------------- */
 
-/* c[0..m, 0..n) (+)= a-panel . b-panel (+ bias): `a` is kc x MR, `b` kc x NR,
- * both packed k-major. add: add to c instead of overwriting it. */
-static void tile_14x32(long kc, const float *a, const float *b, float *c, long ldc, int m, int n,
-                       int add, const float *bias)
+/* Fetches the C tile while the products run: it is touched once per KC
+ * slice, so it is rarely cached, and a miss at the end costs about a fifth
+ * of the tile's time. */
+static ALWAYS_INLINE void prefetch_c(const float *c, long ldc, int m, int n)
 {
-    /* The tile of C is touched once per KC slice, so it is rarely cached:
-     * fetch it now, while the products run (a miss at the end costs about
-     * a fifth of the tile's time). */
     for (int i = 0; i < m; i++) {
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + n - 1), _MM_HINT_T0);
     }
-    __m512 acc[MR][2];
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++)
-        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (long k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 14
-        for (int i = 0; i < MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-        }
-        a += MR;
-        b += NR;
-    }
+}
+
+/* c[0..m, 0..n) = acc (+ bias) (+ c when add). */
+static ALWAYS_INLINE void store_tile(__m512 acc[MR][2], float *c, long ldc, int m, int n, int add,
+                                     const float *bias)
+{
     __mmask16 m0 = mask_lo(n), m1 = mask_lo(n - 16);
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias) {
@@ -235,6 +271,56 @@ static void tile_14x32(long kc, const float *a, const float *b, float *c, long l
     }
 }
 
+/* c[0..m, 0..n) (+)= a-panel . b-panel (+ bias): `a` is kc x MR, `b` kc x NR,
+ * both packed k-major. add: add to c instead of overwriting it. */
+static void tile_14x32(long kc, const float *a, const float *b, float *c, long ldc, int m, int n,
+                       int add, const float *bias)
+{
+    prefetch_c(c, ldc, m, n);
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+    store_tile(acc, c, ldc, m, n, add, bias);
+}
+
+/* The same tile on bfloat16 pairs: each 32-bit element of the panels holds
+ * two consecutive k (packed by pack_panel_pairs), and vdpbf16ps multiplies
+ * 16 pairs and adds both products to each fp32 lane: twice the work of an
+ * FMA per instruction. */
+static void tile_14x32_pairs(long npairs, const uint32_t *a, const uint32_t *b, float *c, long ldc,
+                             int m, int n, int add, const float *bias)
+{
+    prefetch_c(c, ldc, m, n);
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (long p = 0; p < npairs; p++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[i]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+        }
+        a += MR;
+        b += NR;
+    }
+    store_tile(acc, c, ldc, m, n, add, bias);
+}
+
 /* ---- the packed GEMM ----------------------------------------------------- */
 
 /* C[M,N] (+)= sum_k A(i,k) B(j,k) (+ bias[j]). */
@@ -245,6 +331,7 @@ typedef struct {
     const float *bias;
     long M, N, K;
     int accumulate;
+    int pairs;   /* bf16 pairs and vdpbf16ps (A rounded to bf16), else fp32 */
     int split_n; /* threads take column ranges (else row ranges) */
 } gemm_job;
 
@@ -259,9 +346,12 @@ static void gemm_region(const gemm_job *g, long i0, long i1, long j0, long j1)
     }
     float *ap = t_apack, *bp = t_bpack;
     /* Equal slices of K, each as deep as allowed: each slice is one more
-     * pass over C, and a deeper slice means fewer passes. */
+     * pass over C, and a deeper slice means fewer passes. Pairs need even
+     * slice starts. */
     long slices = (g->K + KC_MAX - 1) / KC_MAX;
     long kc_step = (g->K + slices - 1) / slices;
+    if (g->pairs)
+        kc_step += kc_step & 1;
     long mc_step = A_BLOCK / kc_step / MR * MR;
     for (long jc = j0; jc < j1; jc += NC) {
         long nc = min_l(NC, j1 - jc);
@@ -269,18 +359,35 @@ static void gemm_region(const gemm_job *g, long i0, long i1, long j0, long j1)
             int kc = (int)min_l(kc_step, g->K - pc);
             int first = pc == 0;
             int add = !first || g->accumulate;
-            for (long q = 0; q < nc; q += NR)
-                pack_panel(bp + q * kc, &g->B, jc + q, (int)min_l(NR, nc - q), NR, pc, kc);
+            /* Panels sit kc floats apart per row either way (pairs use half). */
+            for (long q = 0; q < nc; q += NR) {
+                if (g->pairs)
+                    pack_panel_pairs((uint32_t *)(bp + q * kc), &g->B, jc + q,
+                                     (int)min_l(NR, nc - q), NR, pc, kc);
+                else
+                    pack_panel(bp + q * kc, &g->B, jc + q, (int)min_l(NR, nc - q), NR, pc, kc);
+            }
             for (long ic = i0; ic < i1; ic += mc_step) {
                 long mc = min_l(mc_step, i1 - ic);
-                for (long p = 0; p < mc; p += MR)
-                    pack_panel(ap + p * kc, &g->A, ic + p, (int)min_l(MR, mc - p), MR, pc, kc);
+                for (long p = 0; p < mc; p += MR) {
+                    if (g->pairs)
+                        pack_panel_pairs((uint32_t *)(ap + p * kc), &g->A, ic + p,
+                                         (int)min_l(MR, mc - p), MR, pc, kc);
+                    else
+                        pack_panel(ap + p * kc, &g->A, ic + p, (int)min_l(MR, mc - p), MR, pc, kc);
+                }
                 for (long q = 0; q < nc; q += NR) {
                     const float *bias = first && g->bias ? g->bias + jc + q : NULL;
-                    for (long p = 0; p < mc; p += MR)
-                        tile_14x32(kc, ap + p * kc, bp + q * kc, g->C + (ic + p) * g->ldc + jc + q,
-                                   g->ldc, (int)min_l(MR, mc - p), (int)min_l(NR, nc - q), add,
-                                   bias);
+                    for (long p = 0; p < mc; p += MR) {
+                        float *c = g->C + (ic + p) * g->ldc + jc + q;
+                        int m = (int)min_l(MR, mc - p), n = (int)min_l(NR, nc - q);
+                        if (g->pairs)
+                            tile_14x32_pairs((kc + 1) / 2, (const uint32_t *)(ap + p * kc),
+                                             (const uint32_t *)(bp + q * kc), c, g->ldc, m, n, add,
+                                             bias);
+                        else
+                            tile_14x32(kc, ap + p * kc, bp + q * kc, c, g->ldc, m, n, add, bias);
+                    }
                 }
             }
         }
@@ -331,37 +438,85 @@ static void gemm_run(gemm_job *g)
 
 /* ---- few rows: stream the weights once ----------------------------------- */
 
+/* How the weights are read: fp32; bf16 widened to fp32 (fp32 products);
+ * bf16 pairs with A rounded to bf16 too (vdpbf16ps). */
+enum { W_F32, W_BF16, W_PAIRS };
+
 typedef struct {
     float *C;
     const float *A;
-    const void *B; /* [N, K], fp32 or bf16 */
-    int bf16;
+    const uint16_t *Abf; /* A rounded to bf16, for W_PAIRS */
+    const void *B;       /* [N, K], fp32 or bf16 */
+    int kind;
     const float *bias;
     long M, N, K;
     int accumulate;
 } gemv_job;
 
-static ALWAYS_INLINE __m512 load_w(const gemv_job *g, const int bf16, long off, __mmask16 m)
+/* One step of the weights: 16 k (fp32 lanes) or 32 k (bf16 pairs). */
+static ALWAYS_INLINE __m512 load_w(const gemv_job *g, const int kind, long off, long left)
 {
-    if (bf16)
-        return bf16x16_to_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)g->B + off));
-    return _mm512_maskz_loadu_ps(m, (const float *)g->B + off);
+    if (kind == W_F32)
+        return left >= 16 ? _mm512_loadu_ps((const float *)g->B + off)
+                          : _mm512_maskz_loadu_ps(mask_lo(left), (const float *)g->B + off);
+    const uint16_t *w = (const uint16_t *)g->B + off;
+    if (kind == W_BF16)
+        return bf16x16_to_ps(left >= 16 ? _mm256_loadu_si256((const __m256i *)w)
+                                        : _mm256_maskz_loadu_epi16(mask_lo(left), w));
+    return _mm512_castsi512_ps(left >= 32 ? _mm512_loadu_si512(w)
+                                          : _mm512_maskz_loadu_epi16(mask32_lo(left), w));
 }
 
-static ALWAYS_INLINE __m512 load_w_full(const gemv_job *g, const int bf16, long off)
+static ALWAYS_INLINE __m512 load_x(const gemv_job *g, const int kind, long off, long left)
 {
-    if (bf16)
-        return bf16x16_to_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)g->B + off)));
-    return _mm512_loadu_ps((const float *)g->B + off);
+    if (kind == W_PAIRS)
+        return _mm512_castsi512_ps(left >= 32
+                                       ? _mm512_loadu_si512(g->Abf + off)
+                                       : _mm512_maskz_loadu_epi16(mask32_lo(left), g->Abf + off));
+    return left >= 16 ? _mm512_loadu_ps(g->A + off)
+                      : _mm512_maskz_loadu_ps(mask_lo(left), g->A + off);
 }
 
-/* Rows [i0, i0+m) of C, columns [j, j+jb): m, jb and bf16 are compile-time
+static ALWAYS_INLINE __m512 madd(const int kind, __m512 acc, __m512 x, __m512 w)
+{
+    if (kind == W_PAIRS)
+        return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(x),
+                                (__m512bh)_mm512_castps_si512(w));
+    return _mm512_fmadd_ps(x, w, acc);
+}
+
+/* k positions [k, k+step) of rows [i0, i0+m) against weight rows [j, j+jb). */
+static ALWAYS_INLINE void gemv_step(const gemv_job *g, const int kind, __m512 acc[GEMV_MAX_M][8],
+                                    long i0, const int m, long j, const int jb, long k, long left,
+                                    const char *ahead)
+{
+    const long K = g->K, step = kind == W_PAIRS ? 32 : 16;
+    const long row_bytes = step * (kind == W_F32 ? 4 : 2); /* per row per step */
+    __m512 w[8];
+#pragma GCC unroll 8
+    for (int b = 0; b < jb; b++) {
+        w[b] = load_w(g, kind, (j + b) * K + k, left);
+        if (ahead)
+            _mm_prefetch(ahead + (k / step * jb + b) * row_bytes, GEMV_HINT);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < m; i++) {
+        __m512 x = load_x(g, kind, (i0 + i) * K + k, left);
+        /* One load of x for its jb products: left alone, GCC folds the load
+         * into every FMA, and 512-bit loads are the scarce port. */
+        __asm__("" : "+v"(x));
+#pragma GCC unroll 8
+        for (int b = 0; b < jb; b++)
+            acc[i][b] = madd(kind, acc[i][b], x, w[b]);
+    }
+}
+
+/* Rows [i0, i0+m) of C, columns [j, j+jb): kind, m and jb are compile-time
  * constants at every call site, so the accumulators live in registers. */
-static ALWAYS_INLINE void gemv_tile(const gemv_job *g, const int bf16, long i0, const int m, long j,
+static ALWAYS_INLINE void gemv_tile(const gemv_job *g, const int kind, long i0, const int m, long j,
                                     const int jb)
 {
-    const long K = g->K;
-    const float *a = g->A + i0 * K;
+    const long K = g->K, step = kind == W_PAIRS ? 32 : 16;
     __m512 acc[GEMV_MAX_M][8];
 #pragma GCC unroll 8
     for (int i = 0; i < m; i++)
@@ -370,44 +525,14 @@ static ALWAYS_INLINE void gemv_tile(const gemv_job *g, const int bf16, long i0, 
             acc[i][b] = _mm512_setzero_ps();
     /* The jb weight rows are one contiguous block, and the tiles that
      * follow continue it: prefetch that stream GEMV_AHEAD bytes ahead, jb
-     * lines per step, which is the pace this tile reads it. The hardware
-     * prefetcher alone keeps too few lines in flight once each line feeds
-     * several rows of work. */
-    const long esize = bf16 ? 2 : 4;
-    const char *ahead = (const char *)g->B + j * K * esize + GEMV_AHEAD;
+     * steps of a row each step, which is the pace this tile reads it. The hardware prefetcher alone
+     * keeps too few lines in flight once each line feeds several rows of work. */
+    const char *ahead = (const char *)g->B + j * K * (kind == W_F32 ? 4 : 2) + GEMV_AHEAD;
     long k = 0;
-    for (; k + 16 <= K; k += 16) {
-        __m512 w[8];
-#pragma GCC unroll 8
-        for (int b = 0; b < jb; b++) {
-            w[b] = load_w_full(g, bf16, (j + b) * K + k);
-            _mm_prefetch(ahead + (k / 16 * jb + b) * 16 * esize, GEMV_HINT);
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < m; i++) {
-            __m512 x = _mm512_loadu_ps(a + i * K + k);
-            /* One load of x for its jb products: left alone, GCC folds the
-             * load into every FMA, and 512-bit loads are the scarce port. */
-            __asm__("" : "+v"(x));
-#pragma GCC unroll 8
-            for (int b = 0; b < jb; b++)
-                acc[i][b] = _mm512_fmadd_ps(x, w[b], acc[i][b]);
-        }
-    }
-    if (k < K) {
-        __mmask16 km = mask_lo(K - k);
-        __m512 w[8];
-#pragma GCC unroll 8
-        for (int b = 0; b < jb; b++)
-            w[b] = load_w(g, bf16, (j + b) * K + k, km);
-#pragma GCC unroll 8
-        for (int i = 0; i < m; i++) {
-            __m512 x = _mm512_maskz_loadu_ps(km, a + i * K + k);
-#pragma GCC unroll 8
-            for (int b = 0; b < jb; b++)
-                acc[i][b] = _mm512_fmadd_ps(x, w[b], acc[i][b]);
-        }
-    }
+    for (; k + step <= K; k += step)
+        gemv_step(g, kind, acc, i0, m, j, jb, k, step, ahead);
+    if (k < K)
+        gemv_step(g, kind, acc, i0, m, j, jb, k, K - k, NULL);
 #pragma GCC unroll 8
     for (int i = 0; i < m; i++)
 #pragma GCC unroll 8
@@ -422,44 +547,44 @@ static ALWAYS_INLINE void gemv_tile(const gemv_job *g, const int bf16, long i0, 
 
 /* Columns [j0, j1) for rows [i0, i0+m): jb weight rows at a time, chosen so
  * m*jb accumulators fit the 32 registers with room for the loads. */
-static ALWAYS_INLINE void gemv_cols(const gemv_job *g, const int bf16, long i0, const int m,
+static ALWAYS_INLINE void gemv_cols(const gemv_job *g, const int kind, long i0, const int m,
                                     long j0, long j1)
 {
     const int jb = m == 1 ? 8 : m == 2 ? 6 : m <= 4 ? 4 : 3;
     long j = j0;
     for (; j + jb <= j1; j += jb)
-        gemv_tile(g, bf16, i0, m, j, jb);
+        gemv_tile(g, kind, i0, m, j, jb);
     for (; j < j1; j++)
-        gemv_tile(g, bf16, i0, m, j, 1);
+        gemv_tile(g, kind, i0, m, j, 1);
 }
 
-static ALWAYS_INLINE void gemv_rows(const gemv_job *g, const int bf16, long j0, long j1)
+static ALWAYS_INLINE void gemv_rows(const gemv_job *g, const int kind, long j0, long j1)
 {
     for (long i0 = 0; i0 < g->M; i0 += GEMV_MAX_M) {
         switch (min_l(GEMV_MAX_M, g->M - i0)) {
         case 1:
-            gemv_cols(g, bf16, i0, 1, j0, j1);
+            gemv_cols(g, kind, i0, 1, j0, j1);
             break;
         case 2:
-            gemv_cols(g, bf16, i0, 2, j0, j1);
+            gemv_cols(g, kind, i0, 2, j0, j1);
             break;
         case 3:
-            gemv_cols(g, bf16, i0, 3, j0, j1);
+            gemv_cols(g, kind, i0, 3, j0, j1);
             break;
         case 4:
-            gemv_cols(g, bf16, i0, 4, j0, j1);
+            gemv_cols(g, kind, i0, 4, j0, j1);
             break;
         case 5:
-            gemv_cols(g, bf16, i0, 5, j0, j1);
+            gemv_cols(g, kind, i0, 5, j0, j1);
             break;
         case 6:
-            gemv_cols(g, bf16, i0, 6, j0, j1);
+            gemv_cols(g, kind, i0, 6, j0, j1);
             break;
         case 7:
-            gemv_cols(g, bf16, i0, 7, j0, j1);
+            gemv_cols(g, kind, i0, 7, j0, j1);
             break;
         default:
-            gemv_cols(g, bf16, i0, 8, j0, j1);
+            gemv_cols(g, kind, i0, 8, j0, j1);
             break;
         }
     }
@@ -468,21 +593,48 @@ static ALWAYS_INLINE void gemv_rows(const gemv_job *g, const int bf16, long j0, 
 static void gemv_range(void *ctx, long j0, long j1)
 {
     const gemv_job *g = ctx;
-    if (g->bf16)
-        gemv_rows(g, 1, j0, j1);
-    else
-        gemv_rows(g, 0, j0, j1);
+    switch (g->kind) {
+    case W_F32:
+        gemv_rows(g, W_F32, j0, j1);
+        break;
+    case W_BF16:
+        gemv_rows(g, W_BF16, j0, j1);
+        break;
+    default:
+        gemv_rows(g, W_PAIRS, j0, j1);
+        break;
+    }
 }
 
-static void gemv_run(const gemv_job *g)
+/* A rounded to bf16 for W_PAIRS, kept per thread across calls. */
+static _Thread_local uint16_t *t_abf;
+static _Thread_local size_t t_abf_cap;
+
+static void gemv_run(gemv_job *g)
 {
+    if (g->kind == W_PAIRS) {
+        size_t n = (size_t)g->M * g->K;
+        if (n > t_abf_cap) {
+            free(t_abf);
+            t_abf = xmalloc_aligned(64, sizeof(uint16_t) * n);
+            t_abf_cap = n;
+        }
+        size_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            _mm512_storeu_si512(t_abf + i,
+                                (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(g->A + i + 16),
+                                                             _mm512_loadu_ps(g->A + i)));
+        for (; i < n; i++)
+            t_abf[i] = k_f32_to_bf16(g->A[i]);
+        g->Abf = t_abf;
+    }
     /* Split the weight rows in chunks of 48 (a multiple of every jb). */
     double macs = (double)g->M * g->N * g->K;
     long chunks = (g->N + 47) / 48;
     if (parts_for(macs, chunks) > 1)
-        par_for(g->N, 48, gemv_range, (void *)g);
+        par_for(g->N, 48, gemv_range, g);
     else
-        gemv_range((void *)g, 0, g->N);
+        gemv_range(g, 0, g->N);
 }
 
 /* ---- entry points --------------------------------------------------------- */
@@ -497,7 +649,7 @@ static void empty_product(float *C, const float *bias, long M, long N, int accum
         }
 }
 
-static void nt_any(float *C, const float *A, const void *B, int bf16, const float *bias, int M,
+static void nt_any(float *C, const float *A, const void *B, int kind, const float *bias, int M,
                    int N, int K, int accumulate)
 {
     if (M <= 0 || N <= 0)
@@ -507,7 +659,7 @@ static void nt_any(float *C, const float *A, const void *B, int bf16, const floa
         return;
     }
     if (M <= GEMV_MAX_M) {
-        gemv_job g = {C, A, B, bf16, bias, M, N, K, accumulate};
+        gemv_job g = {C, A, NULL, B, kind, bias, M, N, K, accumulate};
         gemv_run(&g);
         return;
     }
@@ -515,12 +667,13 @@ static void nt_any(float *C, const float *A, const void *B, int bf16, const floa
         .C = C,
         .ldc = N,
         .A = {A, K, M, 1, 0},
-        .B = {B, K, N, 1, bf16},
+        .B = {B, K, N, 1, kind != W_F32},
         .bias = bias,
         .M = M,
         .N = N,
         .K = K,
         .accumulate = accumulate,
+        .pairs = kind == W_PAIRS,
     };
     gemm_run(&g);
 }
@@ -528,13 +681,19 @@ static void nt_any(float *C, const float *A, const void *B, int bf16, const floa
 void kx_matmul_nt(float *C, const float *A, const float *B, const float *bias, int M, int N, int K,
                   int accumulate)
 {
-    nt_any(C, A, B, 0, bias, M, N, K, accumulate);
+    nt_any(C, A, B, W_F32, bias, M, N, K, accumulate);
 }
 
 void kx_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float *bias, int M, int N,
                        int K, int accumulate)
 {
-    nt_any(C, A, B, 1, bias, M, N, K, accumulate);
+    nt_any(C, A, B, W_BF16, bias, M, N, K, accumulate);
+}
+
+void kx_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
+                           int N, int K, int accumulate)
+{
+    nt_any(C, A, B, W_PAIRS, bias, M, N, K, accumulate);
 }
 
 void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
