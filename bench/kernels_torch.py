@@ -3,8 +3,8 @@
 # Run by bench-kernels as performance.md's "config D": OpenMP OpenBLAS,
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.
 #   /usr/bin/python3 kernels_torch.py [--min-seconds S] op:M:N:K:copies ...
-# op: nt (F.linear: x[M,K] @ W[N,K]^T), nt_bf16 (the same in bfloat16),
-#     nn (dY[M,K] @ W[K,N]), tn (A[K,M]^T @ B[K,N]).
+# op: nt (F.linear: x[M,K] @ W[N,K]^T), nt_bf16 (the same with x and W in
+#     bfloat16), nn (dY[M,K] @ W[K,N]), tn (A[K,M]^T @ B[K,N]), skip.
 # copies > 1: the weights are cycled through that many copies, so each call
 # reads them from DRAM as a decode step does.
 import os
@@ -30,6 +30,8 @@ sys.stdout.flush()
 for idx, spec in enumerate(args):
     op, M, N, K, copies = spec.split(":")
     M, N, K, copies = int(M), int(N), int(K), int(copies)
+    if op == "skip":
+        continue
     dtype = torch.bfloat16 if op == "nt_bf16" else torch.float32
     if op == "tn":
         a = torch.randn(K, M)

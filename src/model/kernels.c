@@ -1,7 +1,7 @@
-/* model/kernels: the run-time choice of implementation, and the portable
- * one - plain loops the compiler vectorises, kept as the fallback for CPUs
- * without AVX-512 and as the reference the faster paths are tested
- * against. */
+/* model/kernels: the run-time choice of implementation (AVX-512 with BF16,
+ * else AVX2 with FMA, else portable), and the portable one - plain loops
+ * the compiler vectorises, kept as the last fallback and as the reference
+ * the faster paths are tested against. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,30 @@
 #include "../base/base.h"
 #include "kernels_internal.h"
 
-enum { BACKEND_UNSET, BACKEND_PORTABLE, BACKEND_AVX512 };
+enum { BACKEND_UNSET, BACKEND_PORTABLE, BACKEND_AVX2, BACKEND_AVX512 };
+static const char *g_backend_names[] = {"unset", "portable", "avx2", "avx512"};
 static atomic_int g_backend;
+
+static int best_backend(void)
+{
+    if (kx_avx512_usable())
+        return BACKEND_AVX512;
+    return kx2_avx2_usable() ? BACKEND_AVX2 : BACKEND_PORTABLE;
+}
+
+/* 0 for a name this CPU cannot run or that does not exist. */
+static int backend_named(const char *name)
+{
+    if (strcmp(name, "auto") == 0)
+        return best_backend();
+    if (strcmp(name, "portable") == 0)
+        return BACKEND_PORTABLE;
+    if (strcmp(name, "avx2") == 0)
+        return kx2_avx2_usable() ? BACKEND_AVX2 : 0;
+    if (strcmp(name, "avx512") == 0)
+        return kx_avx512_usable() ? BACKEND_AVX512 : 0;
+    return 0;
+}
 
 /* The best the CPU supports, unless RETRAIN_KERNELS names another. */
 static int backend(void)
@@ -18,16 +40,16 @@ static int backend(void)
     int b = atomic_load_explicit(&g_backend, memory_order_relaxed);
     if (b != BACKEND_UNSET)
         return b;
-    b = kx_avx512_usable() ? BACKEND_AVX512 : BACKEND_PORTABLE;
+    b = best_backend();
     const char *env = getenv("RETRAIN_KERNELS");
     if (env && *env) {
-        if (strcmp(env, "portable") == 0)
-            b = BACKEND_PORTABLE;
-        else if (strcmp(env, "avx512") != 0 && strcmp(env, "auto") != 0)
-            log_warn("RETRAIN_KERNELS=%s: unknown (auto, avx512, portable); using %s", env,
-                     b == BACKEND_AVX512 ? "avx512" : "portable");
-        else if (strcmp(env, "avx512") == 0 && b != BACKEND_AVX512)
-            log_warn("RETRAIN_KERNELS=avx512: this CPU lacks AVX-512 with BF16; using portable");
+        int want = backend_named(env);
+        if (want)
+            b = want;
+        else
+            log_warn("RETRAIN_KERNELS=%s: unknown or not supported by this CPU (auto, avx512, "
+                     "avx2, portable); using %s",
+                     env, g_backend_names[b]);
     }
     atomic_store_explicit(&g_backend, b, memory_order_relaxed);
     return b;
@@ -35,14 +57,8 @@ static int backend(void)
 
 int k_set_backend(const char *name)
 {
-    int b;
-    if (strcmp(name, "auto") == 0)
-        b = kx_avx512_usable() ? BACKEND_AVX512 : BACKEND_PORTABLE;
-    else if (strcmp(name, "portable") == 0)
-        b = BACKEND_PORTABLE;
-    else if (strcmp(name, "avx512") == 0 && kx_avx512_usable())
-        b = BACKEND_AVX512;
-    else
+    int b = backend_named(name);
+    if (!b)
         return -1;
     atomic_store_explicit(&g_backend, b, memory_order_relaxed);
     return 0;
@@ -50,50 +66,80 @@ int k_set_backend(const char *name)
 
 const char *k_backend_name(void)
 {
-    return backend() == BACKEND_AVX512 ? "avx512" : "portable";
+    return g_backend_names[backend()];
 }
 
 void k_matmul_nt(float *C, const float *A, const float *B, const float *bias, int M, int N, int K,
                  int accumulate)
 {
-    if (backend() == BACKEND_AVX512)
+    switch (backend()) {
+    case BACKEND_AVX512:
         kx_matmul_nt(C, A, B, bias, M, N, K, accumulate);
-    else
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_nt(C, A, B, bias, M, N, K, accumulate);
+        break;
+    default:
         kp_matmul_nt(C, A, B, bias, M, N, K, accumulate);
+    }
 }
 
 void k_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float *bias, int M, int N,
                       int K, int accumulate)
 {
-    if (backend() == BACKEND_AVX512)
+    switch (backend()) {
+    case BACKEND_AVX512:
         kx_matmul_nt_bf16(C, A, B, bias, M, N, K, accumulate);
-    else
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_nt_bf16(C, A, B, bias, M, N, K, accumulate);
+        break;
+    default:
         kp_matmul_nt_bf16(C, A, B, bias, M, N, K, accumulate);
+    }
 }
 
 void k_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
                           int N, int K, int accumulate)
 {
-    if (backend() == BACKEND_AVX512)
+    switch (backend()) {
+    case BACKEND_AVX512:
         kx_matmul_nt_bf16_dot(C, A, B, bias, M, N, K, accumulate);
-    else
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_nt_bf16_dot(C, A, B, bias, M, N, K, accumulate);
+        break;
+    default:
         kp_matmul_nt_bf16_dot(C, A, B, bias, M, N, K, accumulate);
+    }
 }
 
 void k_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
-    if (backend() == BACKEND_AVX512)
+    switch (backend()) {
+    case BACKEND_AVX512:
         kx_matmul_nn(C, A, B, M, N, K, accumulate);
-    else
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_nn(C, A, B, M, N, K, accumulate);
+        break;
+    default:
         kp_matmul_nn(C, A, B, M, N, K, accumulate);
+    }
 }
 
 void k_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
-    if (backend() == BACKEND_AVX512)
+    switch (backend()) {
+    case BACKEND_AVX512:
         kx_matmul_tn(C, A, B, M, N, K, accumulate);
-    else
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_tn(C, A, B, M, N, K, accumulate);
+        break;
+    default:
         kp_matmul_tn(C, A, B, M, N, K, accumulate);
+    }
 }
 
 /* ---- portable ------------------------------------------------------------ */

@@ -63,16 +63,16 @@ static inline uint16_t k_f32_to_bf16(float f)
     return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
 }
 
-/* Which implementation runs ("avx512" or "portable"), for reports. The
- * choice is made on first use from cpuid: AVX-512 F/BW/DQ/VL with BF16, else
- * portable; the environment variable RETRAIN_KERNELS=portable forces the
- * portable code. */
+/* Which implementation runs ("avx512", "avx2" or "portable"), for reports.
+ * The choice is made on first use from cpuid: AVX-512 F/BW/DQ/VL with BF16,
+ * else AVX2 with FMA, else portable; the environment variable
+ * RETRAIN_KERNELS (avx512, avx2, portable) asks for another one. */
 const char *k_backend_name(void);
 
-/* Chooses the implementation: "auto" (what cpuid allows), "avx512" or
- * "portable". Returns 0, or -1 (nothing changed) for an unknown name or
- * one this CPU cannot run. For tests and benchmarks; not thread-safe
- * against products running at the same time.
+/* Chooses the implementation: "auto" (the best cpuid allows), "avx512",
+ * "avx2" or "portable". Returns 0, or -1 (nothing changed) for an unknown
+ * name or one this CPU cannot run. For tests and benchmarks; not
+ * thread-safe against products running at the same time.
  *
  * The fast paths use the base/threads pool (par_set_threads() sets how many
  * threads; RETRAIN_THREADS at start-up). */

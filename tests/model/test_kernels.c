@@ -1,8 +1,8 @@
 /* model/kernels: every product against a double-precision reference, on
  * awkward shapes (1, 3, 17, 31, 33, 65, 127, 257: ragged tiles, K not a
  * multiple of the vector width), with and without accumulate and bias, on
- * the AVX-512 path (1 and 2 threads) and the portable one; bfloat16
- * conversion; degenerate shapes. */
+ * the AVX-512 and AVX2 paths (1 and 2 threads; each where the CPU has it)
+ * and the portable one; bfloat16 conversion; degenerate shapes. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -187,12 +187,16 @@ static int check_all_paths(enum op op, int M, int N, int K, int acc, int has_bia
         run(&p, C);
         ok = check_result(&p, C, ref, mag, "portable");
     }
-    if (ok && k_set_backend("avx512") == 0) {
+    static const char *fast[] = {"avx512", "avx2"};
+    for (size_t f = 0; ok && f < ARRAY_LEN(fast); f++) {
+        if (k_set_backend(fast[f]) != 0)
+            continue;
         for (int threads = 1; ok && threads <= 2; threads++) {
+            char path[64];
+            snprintf(path, sizeof path, "%s/%d thread%s", fast[f], threads, threads > 1 ? "s" : "");
             par_set_threads(threads);
             run(&p, C);
-            ok = check_result(&p, C, ref, mag,
-                              threads == 1 ? "avx512/1 thread" : "avx512/2 threads");
+            ok = check_result(&p, C, ref, mag, path);
         }
         par_set_threads(0);
     }
@@ -252,14 +256,15 @@ TEST(kernels_tn_small_shapes)
 }
 
 /* Larger awkward shapes: each of 31, 127, 257 in each position, M around
- * the few-row threshold, K past one packed slice (512) and N past one
- * packed block (3072), so every loop of the blocking runs more than once. */
+ * the few-row threshold, K past one packed slice (512), N past one packed
+ * block of B (3072) and M past one of A (300 x 1000), so every loop of the
+ * blocking runs more than once. */
 TEST(kernels_larger_shapes)
 {
     static const int shapes[][3] = {
-        {257, 127, 31}, {127, 257, 65}, {31, 33, 257},    {8, 1000, 257}, {9, 65, 1030},
-        {7, 515, 300},  {1, 5000, 17},  {20, 3100, 1100}, {300, 97, 600}, {2, 33, 1537},
-        {15, 16, 16},   {14, 32, 512},  {28, 64, 513},    {6, 48, 16},    {5, 7, 2049},
+        {257, 127, 31}, {127, 257, 65}, {31, 33, 257},  {8, 1000, 257},  {9, 65, 1030},
+        {7, 515, 300},  {1, 5000, 17},  {9, 3100, 300}, {300, 33, 1000}, {2, 33, 1537},
+        {15, 16, 16},   {14, 32, 512},  {28, 64, 513},  {6, 48, 16},     {5, 7, 2049},
     };
     for (size_t s = 0; s < ARRAY_LEN(shapes); s++)
         for (int op = OP_NT; op <= OP_TN; op++) {
@@ -316,7 +321,7 @@ TEST(kernels_dispatch_agrees_with_portable)
  * 1e-3 (the figures kernels.h states), on every path. */
 TEST(kernels_bf16_dot_accuracy_is_as_documented)
 {
-    const char *paths[] = {"portable", "avx512"};
+    const char *paths[] = {"portable", "avx512", "avx2"};
     int M = 24, N = 96, K = 768;
     float *A = rnd_floats((size_t)M * K), *B = rnd_floats((size_t)N * K);
     uint16_t *B16 = xmalloc(sizeof(uint16_t) * N * K);
@@ -359,6 +364,7 @@ TEST(kernels_bf16_dot_accuracy_is_as_documented)
 
 TEST(kernels_set_backend_rejects_unknown)
 {
+    CHECK(k_set_backend("auto") == 0);
     const char *before = k_backend_name();
     CHECK(k_set_backend("sse9") == -1);
     CHECK(k_set_backend("") == -1);
@@ -369,7 +375,7 @@ TEST(kernels_set_backend_rejects_unknown)
  * accumulating - on every path. */
 TEST(kernels_degenerate_shapes)
 {
-    const char *paths[] = {"portable", "avx512"};
+    const char *paths[] = {"portable", "avx512", "avx2"};
     for (size_t p = 0; p < ARRAY_LEN(paths); p++) {
         if (k_set_backend(paths[p]) != 0)
             continue;
@@ -400,7 +406,7 @@ TEST(kernels_degenerate_shapes)
  * terms or drops lanes). */
 TEST(kernels_nan_and_inf_propagate)
 {
-    const char *paths[] = {"portable", "avx512"};
+    const char *paths[] = {"portable", "avx512", "avx2"};
     for (size_t p = 0; p < ARRAY_LEN(paths); p++) {
         if (k_set_backend(paths[p]) != 0)
             continue;
