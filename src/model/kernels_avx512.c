@@ -16,7 +16,7 @@
  *   the block, which streams from L2. Packing handles every layout (nt, nn,
  *   tn; fp32, bf16 widened, or bf16 pairs for vdpbf16ps) and the ragged
  *   edges (zero padding; masked stores), so the tile never branches on k.
- *   Measured on this project's Zen 5 machine: 81-88% of the 2-thread FMA
+ *   Measured on this project's Zen 5 machine: 82-88% of the 2-thread FMA
  *   loop on the training shapes (bench/README.md).
  *
  * - Few rows (decode, M <= GEMV_MAX_M): the product is bound by reading the

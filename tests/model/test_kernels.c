@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../../src/base/base.h"
-#include "../../src/model/kernels_internal.h"
+#include "../../src/model/kernels.h"
 #include "../test.h"
 
 /* ---- helpers --------------------------------------------------------------- */
