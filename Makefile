@@ -1,7 +1,9 @@
 # retrain: one Makefile. `make` builds ./retrain, `make test` runs every
 # test and ends with "N passed, N failed", `make asan` runs the same tests
 # under AddressSanitizer + UndefinedBehaviorSanitizer, `make fuzz` runs each
-# fuzzer (tests/fuzz/fuzz_*.c) for a bounded time, `make bench` the benchmarks.
+# fuzzer (tests/fuzz/fuzz_*.c) for a bounded time, `make bench` the MCP and
+# tokenizer benchmarks, `make bench-kernels` the matrix-product kernels
+# against OpenBLAS/PyTorch.
 
 CC      ?= gcc
 PKGS     = jansson libmicrohttpd libpq sqlite3 libcrypto libpcre2-8 libutf8proc libcurl
@@ -29,7 +31,7 @@ TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test asan fuzz bench clean check-build serve
+.PHONY: all deps test asan fuzz bench bench-kernels clean check-build serve
 
 all: deps
 	@$(MAKE) --no-print-directory check-build MODE=release
@@ -102,6 +104,20 @@ $(B)/transformer-bench: $(B)/bench/transformer_bench.o $(LIB_OBJ)
 bench: all
 	@bench/run
 	@bench/tokenizer
+
+# Only this benchmark links OpenBLAS (its peer); nothing else needs it.
+OPENBLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null)
+OPENBLAS_LIBS   = $(shell pkg-config --libs openblas 2>/dev/null)
+$(B)/bench/kernels_bench.o: BASE_CFLAGS += $(OPENBLAS_CFLAGS)
+
+$(B)/bench-kernels: $(B)/bench/kernels_bench.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS) $(OPENBLAS_LIBS)
+
+BENCH_ARGS ?=
+bench-kernels: all
+	@scripts/install-deps --bench-blas --quiet
+	@$(MAKE) --no-print-directory $(B)/bench-kernels
+	$(B)/bench-kernels $(BENCH_ARGS)
 
 clean:
 	rm -rf build retrain

@@ -13,7 +13,6 @@
 
 #include "../src/base/base.h"
 #include "../src/model/kernels.h"
-#include "../src/model/pool.h"
 #include "../src/model/tf_internal.h"
 
 static double now_s(void)
@@ -72,9 +71,9 @@ static double fma_ceiling(void)
 {
     if (!__builtin_cpu_supports("avx512f"))
         return 0;
-    int t = pool_threads();
+    int t = par_threads();
     double t0 = now_s();
-    pool_run(t, fma_part, NULL);
+    par_run(t, fma_part, NULL);
     double dt = now_s() - t0;
     return (double)t * FMA_ITERS * 12 * 16 * 2 / dt / 1e9;
 }
@@ -101,7 +100,7 @@ static double stream_triad(void)
     double best = 1e9;
     for (int r = 0; r < 5; r++) {
         double t0 = now_s();
-        pool_for(n, 1 << 16, triad_range, &t);
+        par_for(n, 1 << 16, triad_range, &t);
         double dt = now_s() - t0;
         best = dt < best ? dt : best;
     }
@@ -213,7 +212,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress shows when piped to a file */
     double fma = fma_ceiling(), triad = stream_triad();
     printf("ceiling: FMA loop %.0f GFLOP/s (%d threads), STREAM triad %.1f GB/s\n", fma,
-           pool_threads(), triad);
+           par_threads(), triad);
 
     hf_config cfg = gpt2 ? gpt2_config() : qwen_config();
     tf_load_opts opts = {.linear_bf16 = bf16};
@@ -227,7 +226,7 @@ int main(int argc, char **argv)
     size_t wbytes = m->n_params * 4 + m->n_params16 * 2;
     printf("model: %s, %.1fM parameters, weights %.0f MB (%s Linear), kernels: %s, threads %d\n",
            argv[1], tf_num_params(m) / 1e6, wbytes / 1e6, bf16 ? "bf16" : "fp32", k_backend_name(),
-           pool_threads());
+           par_threads());
 
     int V = m->V;
     rng_t r;

@@ -15,6 +15,8 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/* Aligned to `align` (a power of two, a multiple of sizeof(void *)); free(). */
+void *xmalloc_aligned(size_t align, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
@@ -106,6 +108,24 @@ void sha256_final_hex(sha256_ctx *c, char out[65]);
 /* ---- time and randomness. */
 uint64_t time_now_ns(void);      /* CLOCK_MONOTONIC */
 int random_bytes(void *p, size_t n); /* getrandom(2); 0 on success */
+
+/* ---- threads: a persistent pool for compute kernels (base/threads.c).
+ * The pool size defaults to the CPUs this process may run on, or
+ * RETRAIN_THREADS; workers start on first use. */
+typedef void (*par_fn)(void *ctx, int part, int nparts);
+typedef void (*par_range_fn)(void *ctx, long i0, long i1);
+/* Threads a job may use, the caller's included (>= 1). */
+int par_threads(void);
+/* Sets that number; n < 1 restores the default. */
+void par_set_threads(int n);
+/* Runs fn(ctx, part, n) for part = 0..n-1 at once, part 0 on the calling
+ * thread, and returns when all are done; n is capped at par_threads(). A
+ * call from inside a part, or from a second thread while the pool is
+ * busy, runs the parts one after another on the calling thread. */
+void par_run(int nparts, par_fn fn, void *ctx);
+/* Splits [0, n) into contiguous chunks of whole `grain`s, one per thread,
+ * and calls fn(ctx, i0, i1) for each non-empty chunk. */
+void par_for(long n, long grain, par_range_fn fn, void *ctx);
 
 /* ---- small string helpers. */
 int str_starts(const char *s, const char *prefix);

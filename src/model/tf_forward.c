@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
 #include "tf_internal.h"
 
 int tf_lp_chunk(const tf_model *m)
@@ -42,7 +41,7 @@ void tf_ws_ensure(tf_model *m, int B, int T, int S)
     tf_ws *w = &m->ws;
     if (S < T)
         S = T;
-    int nthr = pool_threads();
+    int nthr = par_threads();
     if (w->x && B <= w->cap_B && T <= w->cap_T && S <= w->cap_S && nthr <= w->nthr)
         return;
     /* Grow to cover both the old and the new shape, so alternating calls

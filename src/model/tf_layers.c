@@ -13,7 +13,6 @@
 
 #include "../base/base.h"
 #include "kernels.h"
-#include "pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
@@ -138,7 +137,7 @@ void tf_layernorm_forward(float *out, float *mean, float *rstd, const float *x, 
                           const float *b, int N, int C, float eps)
 {
     norm_ctx c = {out, mean, rstd, x, w, b, C, (size_t)C, eps};
-    pool_for(N, 1 + 16384 / C, layernorm_rows, &c);
+    par_for(N, 1 + 16384 / C, layernorm_rows, &c);
 }
 
 /* ---- rmsnorm ---- */
@@ -168,7 +167,7 @@ void tf_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
                         size_t stride, float eps)
 {
     norm_ctx c = {out, NULL, rstd, x, w, NULL, C, stride, eps};
-    pool_for(N, 1 + 16384 / C, rmsnorm_rows, &c);
+    par_for(N, 1 + 16384 / C, rmsnorm_rows, &c);
 }
 
 /* ---- linear ---- */
@@ -212,7 +211,7 @@ void tf_qk_norm_forward(float *qkv_out, float *rstd_q, float *rstd_k, const floa
                         const float *wq, const float *wk, int N, int H, int KV, int D, float eps)
 {
     qkn_ctx c = {qkv_out, rstd_q, rstd_k, qkv_in, wq, wk, H, KV, D, eps};
-    pool_for(N, 1 + 8192 / ((H + 2 * KV) * D), qk_norm_rows, &c);
+    par_for(N, 1 + 8192 / ((H + 2 * KV) * D), qk_norm_rows, &c);
 }
 
 /* ---- rotary embeddings ---- */
@@ -280,7 +279,7 @@ void tf_rope_kv_forward(float *q, tf_kv kv, const float *qkv, const float *cos, 
                         const tf_rows *r, int H, int KV, int D)
 {
     rope_ctx c = {q, kv, qkv, cos, sin, r, H, KV, D};
-    pool_for((long)r->B * r->T, 1 + 8192 / ((H + 2 * KV) * D), rope_rows, &c);
+    par_for((long)r->B * r->T, 1 + 8192 / ((H + 2 * KV) * D), rope_rows, &c);
 }
 
 /* ---- attention ---- */
@@ -400,7 +399,7 @@ void tf_attention_forward(float *out, float *lse, const float *q, tf_kv kv, cons
     c.ntasks = (long)c.nblk * B * KV;
     atomic_init(&c.next, 0);
     int parts = nscratch < c.ntasks ? nscratch : (int)c.ntasks;
-    pool_run(parts, attn_part, &c);
+    par_run(parts, attn_part, &c);
 }
 
 /* ---- activations ---- */
@@ -433,7 +432,7 @@ TF_VEC static void gelu_range(void *p, long i0, long i1)
 void tf_gelu_forward(float *out, const float *inp, size_t n, int tanh_approx)
 {
     act_ctx c = {out, inp, 0, tanh_approx};
-    pool_for((long)n, 16384, gelu_range, &c);
+    par_for((long)n, 16384, gelu_range, &c);
 }
 
 TF_VEC static void swiglu_rows(void *p, long n0, long n1)
@@ -452,7 +451,7 @@ TF_VEC static void swiglu_rows(void *p, long n0, long n1)
 void tf_swiglu_forward(float *out, const float *inp, int N, int F)
 {
     act_ctx c = {out, inp, F, 0};
-    pool_for(N, 1 + 16384 / F, swiglu_rows, &c);
+    par_for(N, 1 + 16384 / F, swiglu_rows, &c);
 }
 
 /* ---- log-probabilities and entropy ---- */
@@ -494,5 +493,5 @@ void tf_logprob_forward(float *logp, float *ent, const float *logits, const int3
                         int V)
 {
     lp_ctx c = {logp, ent, logits, target, V};
-    pool_for(N, 1, logprob_rows, &c);
+    par_for(N, 1, logprob_rows, &c);
 }

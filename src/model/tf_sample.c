@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool.h"
 #include "tf_internal.h"
 
 typedef struct {
@@ -236,7 +235,7 @@ int tf_generate(tf_model *m, const int32_t *const *prompts, const int *prompt_le
 
     for (int step = 0; n_act > 0; step++) {
         samp_ctx sctx = {m, logits, act, &smp, rng, sc, step_tok, step_lp};
-        pool_for(n_act, 1, sample_range, &sctx);
+        par_for(n_act, 1, sample_range, &sctx);
         int k = 0;
         for (int i = 0; i < n_act; i++) {
             int b = act[i];

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/model/pool.h"
 #include "../../src/model/safetensors.h"
 #include "../../src/model/tf_layers.h"
 #include "../../src/model/transformer.h"
@@ -279,11 +278,11 @@ TEST(tf_threads_do_not_change_results)
     err_t e;
     size_t n = (size_t)x.B * x.T * x.V;
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
-    pool_set_threads(1);
+    par_set_threads(1);
     CHECK(tf_logits(m, x.tokens, x.lens, x.B, x.T, a, &e) == 0);
-    pool_set_threads(3);
+    par_set_threads(3);
     CHECK(tf_logits(m, x.tokens, x.lens, x.B, x.T, b, &e) == 0);
-    pool_set_threads(0);
+    par_set_threads(0);
     CHECK(memcmp(a, b, sizeof(float) * n) == 0);
     free(a);
     free(b);
@@ -630,7 +629,7 @@ static void mark(void *ctx, long i0, long i1)
 static void nested(void *ctx, int part, int nparts)
 {
     int *seen = ctx;
-    pool_for(100, 7, mark, seen + 100 * part);
+    par_for(100, 7, mark, seen + 100 * part);
     (void)nparts;
 }
 
@@ -638,21 +637,21 @@ TEST(pool_covers_every_index_once)
 {
     static int seen[1000];
     for (int threads = 1; threads <= 4; threads++) {
-        pool_set_threads(threads);
+        par_set_threads(threads);
         for (long n = 0; n <= 1000; n += 97)
             for (long grain = 1; grain <= 300; grain *= 7) {
                 memset(seen, 0, sizeof seen);
-                pool_for(n, grain, mark, seen);
+                par_for(n, grain, mark, seen);
                 for (long i = 0; i < 1000; i++)
                     CHECK_MSG(seen[i] == (i < n), "threads %d n %ld grain %ld index %ld: %d",
                               threads, n, grain, i, seen[i]);
             }
         /* a job inside a job runs on its caller */
         memset(seen, 0, sizeof seen);
-        pool_run(threads, nested, seen);
-        int parts = threads < pool_threads() ? threads : pool_threads();
+        par_run(threads, nested, seen);
+        int parts = threads < par_threads() ? threads : par_threads();
         for (int i = 0; i < 1000; i++)
             CHECK(seen[i] == (i < 100 * parts));
     }
-    pool_set_threads(0);
+    par_set_threads(0);
 }
