@@ -95,6 +95,10 @@ int cmd_generate(int argc, char **argv)
     }
     o.stop_strings = stops;
     err_t e;
+    if (hf_model_dir_check(dir, &e) != 0) {
+        fprintf(stderr, "retrain generate: %s\n", e.msg);
+        goto out;
+    }
     tok_t *tok = tok_load(dir, &e);
     if (!tok) {
         fprintf(stderr, "retrain generate: %s\n", e.msg);

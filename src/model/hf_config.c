@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Largest accepted size of one dimension, so products of a few of them
  * (tensor sizes) stay far inside size_t. */
@@ -382,4 +383,21 @@ int hf_config_load(hf_config *c, const char *dir, err_t *e)
     free(text);
     buf_free(&path);
     return rc;
+}
+
+int hf_model_dir_check(const char *dir, err_t *e)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    /* "owner/name" with no leading dot or slash looks like a hub id */
+    const char *slash = strchr(dir, '/');
+    int hub = slash && slash != dir && !strchr(slash + 1, '/') && slash[1] && dir[0] != '.' &&
+              dir[0] != '~';
+    if (hub)
+        return err_set(e, "%s: no such directory; it looks like a Hugging Face hub name, and models "
+                          "cannot be downloaded here: fetch it elsewhere and give its local "
+                          "directory (config.json, model.safetensors, tokenizer.json)", dir);
+    return err_set(e, "%s: no such directory (a model directory holds config.json, "
+                      "model.safetensors and tokenizer.json)", dir);
 }

@@ -52,5 +52,9 @@ typedef struct hf_config {
 int hf_config_parse(hf_config *c, const char *json, size_t len, const char *what, err_t *e);
 /* Reads DIR/config.json. */
 int hf_config_load(hf_config *c, const char *dir, err_t *e);
+/* 0 if dir is a directory; otherwise -1 and a line that says what a model
+ * directory holds - and, for a name like "Qwen/Qwen2.5-0.5B", that hub
+ * names cannot be fetched here. */
+int hf_model_dir_check(const char *dir, err_t *e);
 
 #endif

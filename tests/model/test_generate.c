@@ -102,6 +102,7 @@ TEST(generate_bad_input_is_one_clear_line)
         "/nonexistent",
         "tokenizer", /* a model directory without tokenizer files */
         "--chat-format must be chatml, llama3 or dialogpt",
+        "looks like a Hugging Face hub name",
     };
     char *cases[][8] = {
         {dir, NULL},
@@ -109,6 +110,7 @@ TEST(generate_bad_input_is_one_clear_line)
         {"/nonexistent", "--prompt", "x", NULL},
         {fixture, "--prompt", "x", NULL},
         {dir, "--prompt", "x", "--chat-format", "alpaca", NULL},
+        {"Qwen/Qwen2.5-0.5B", "--prompt", "x", NULL},
     };
     for (size_t i = 0; i < ARRAY_LEN(want); i++) {
         char *out, *err;
