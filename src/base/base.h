@@ -97,6 +97,16 @@ char *file_read(const char *path, size_t *len, err_t *e);
  * reader never sees a half-written file. */
 int file_write_atomic(const char *path, const void *data, size_t n, err_t *e);
 int file_exists(const char *path);
+/* mkdir -p: 0, or -1 naming the part that could not be made. */
+int dir_make(const char *path, err_t *e);
+/* The same for a file written piece by piece (a multi-GB checkpoint):
+ * data goes to PATH.tmp.PID; commit fsyncs and renames it over PATH, abort
+ * removes it. Both free f. */
+typedef struct afile afile;
+afile *afile_open(const char *path, err_t *e);
+int afile_write(afile *f, const void *data, size_t n, err_t *e);
+int afile_commit(afile *f, err_t *e);
+void afile_abort(afile *f);
 
 /* ---- hashing: SHA-256 through OpenSSL's libcrypto. */
 typedef struct sha256_ctx sha256_ctx;

@@ -36,7 +36,12 @@ char *file_read(const char *path, size_t *len, err_t *e)
     return buf_take(&b);
 }
 
-int file_write_atomic(const char *path, const void *data, size_t n, err_t *e)
+struct afile {
+    int fd;
+    char *tmp, *path;
+};
+
+afile *afile_open(const char *path, err_t *e)
 {
     buf_t tmp;
     buf_init(&tmp);
@@ -45,31 +50,93 @@ int file_write_atomic(const char *path, const void *data, size_t n, err_t *e)
     if (fd < 0) {
         err_set(e, "%s: %s", tmp.data, strerror(errno));
         buf_free(&tmp);
-        return -1;
+        return NULL;
     }
+    afile *f = xmalloc(sizeof *f);
+    f->fd = fd;
+    f->tmp = buf_take(&tmp);
+    f->path = xstrdup(path);
+    return f;
+}
+
+int afile_write(afile *f, const void *data, size_t n, err_t *e)
+{
     const char *p = data;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, p, left);
+    while (n) {
+        ssize_t w = write(f->fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0) {
-            err_set(e, "%s: %s", tmp.data, strerror(errno));
-            close(fd);
-            unlink(tmp.data);
-            buf_free(&tmp);
-            return -1;
-        }
+        if (w <= 0)
+            return err_set(e, "%s: %s", f->tmp, w < 0 ? strerror(errno) : "short write");
         p += w;
-        left -= (size_t)w;
+        n -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.data, path) != 0) {
-        err_set(e, "%s: %s", path, strerror(errno));
-        unlink(tmp.data);
-        buf_free(&tmp);
+    return 0;
+}
+
+static void afile_free(afile *f)
+{
+    free(f->tmp);
+    free(f->path);
+    free(f);
+}
+
+void afile_abort(afile *f)
+{
+    if (!f)
+        return;
+    close(f->fd);
+    unlink(f->tmp);
+    afile_free(f);
+}
+
+int afile_commit(afile *f, err_t *e)
+{
+    int rc = 0;
+    if (fsync(f->fd) != 0 || close(f->fd) != 0) {
+        rc = err_set(e, "%s: %s", f->tmp, strerror(errno));
+        unlink(f->tmp);
+    } else if (rename(f->tmp, f->path) != 0) {
+        rc = err_set(e, "%s: %s", f->path, strerror(errno));
+        unlink(f->tmp);
+    }
+    afile_free(f);
+    return rc;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, err_t *e)
+{
+    afile *f = afile_open(path, e);
+    if (!f)
+        return -1;
+    if (afile_write(f, data, n, e) != 0) {
+        afile_abort(f);
         return -1;
     }
-    buf_free(&tmp);
+    return afile_commit(f, e);
+}
+
+int dir_make(const char *path, err_t *e)
+{
+    char *p = xstrdup(path);
+    for (char *q = p + 1;; q++) {
+        char c = *q;
+        if (c != '/' && c != 0)
+            continue;
+        *q = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            err_set(e, "%s: %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        *q = c;
+        if (!c)
+            break;
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(e, "%s: not a directory", path);
     return 0;
 }
 

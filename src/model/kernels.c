@@ -128,6 +128,21 @@ void k_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, 
     }
 }
 
+void k_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                      int accumulate)
+{
+    switch (backend()) {
+    case BACKEND_AVX512:
+        kx_matmul_nn_bf16(C, A, B, M, N, K, accumulate);
+        break;
+    case BACKEND_AVX2:
+        kx2_matmul_nn_bf16(C, A, B, M, N, K, accumulate);
+        break;
+    default:
+        kp_matmul_nn_bf16(C, A, B, M, N, K, accumulate);
+    }
+}
+
 void k_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
     switch (backend()) {
@@ -211,6 +226,21 @@ void kp_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
             float *c = C + (size_t)i * N;
             for (int j = 0; j < N; j++)
                 c[j] += a * b[j];
+        }
+}
+
+void kp_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                       int accumulate)
+{
+    if (!accumulate)
+        memset(C, 0, sizeof(float) * (size_t)M * N);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) {
+            float a = A[(size_t)i * K + k];
+            const uint16_t *b = B + (size_t)k * N;
+            float *c = C + (size_t)i * N;
+            for (int j = 0; j < N; j++)
+                c[j] += a * k_bf16_to_f32(b[j]);
         }
 }
 

@@ -39,6 +39,10 @@ void k_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const flo
 /* C[M,N] (+)= A[M,K] . B[K,N]  (both plain row-major; backward passes) */
 void k_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
 
+/* The same with B in bfloat16 (backward through frozen bf16 weights). */
+void k_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                      int accumulate);
+
 /* C[M,N] (+)= A[K,M]^T . B[K,N]  (weight gradients: dW = dY^T . X) */
 void k_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
 

@@ -423,6 +423,12 @@ void kx2_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K
     plain(C, (operand){A, K, 1, E_F32}, (operand){B, N, 0, E_F32}, M, N, K, accumulate);
 }
 
+void kx2_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                        int accumulate)
+{
+    plain(C, (operand){A, K, 1, E_F32}, (operand){B, N, 0, E_BF16}, M, N, K, accumulate);
+}
+
 void kx2_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
     plain(C, (operand){A, M, 0, E_F32}, (operand){B, N, 0, E_F32}, M, N, K, accumulate);

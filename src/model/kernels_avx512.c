@@ -711,6 +711,28 @@ void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
     gemm_run(&g);
 }
 
+void kx_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                       int accumulate)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        empty_product(C, NULL, M, N, accumulate);
+        return;
+    }
+    gemm_job g = {
+        .C = C,
+        .ldc = N,
+        .A = {A, K, M, 1, 0},
+        .B = {B, N, N, 0, 1},
+        .M = M,
+        .N = N,
+        .K = K,
+        .accumulate = accumulate,
+    };
+    gemm_run(&g);
+}
+
 void kx_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
 {
     if (M <= 0 || N <= 0)

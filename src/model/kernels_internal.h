@@ -14,6 +14,8 @@ void kp_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float 
 void kp_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
                            int N, int K, int accumulate);
 void kp_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
+void kp_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                       int accumulate);
 void kp_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
 
 /* 1 when this CPU (and the OS) can run the AVX-512 + BF16 code. */
@@ -25,6 +27,8 @@ void kx_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float 
 void kx_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
                            int N, int K, int accumulate);
 void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
+void kx_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                       int accumulate);
 void kx_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
 
 /* 1 when this CPU can run the AVX2 + FMA code. */
@@ -36,6 +40,8 @@ void kx2_matmul_nt_bf16(float *C, const float *A, const uint16_t *B, const float
 void kx2_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const float *bias, int M,
                             int N, int K, int accumulate);
 void kx2_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
+void kx2_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
+                        int accumulate);
 void kx2_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate);
 
 #endif

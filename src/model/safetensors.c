@@ -461,3 +461,107 @@ int st_set_open(st_set *s, const char *dir, err_t *e)
     free(single);
     return rc;
 }
+
+/* ---- writing ---- */
+
+typedef struct {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    size_t nbytes;
+} st_decl;
+
+struct st_writer {
+    st_decl *t;
+    size_t n, cap;
+    afile *f;
+    size_t total, written;
+};
+
+st_writer *st_writer_new(void)
+{
+    return xcalloc(1, sizeof(st_writer));
+}
+
+void st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t *shape, int ndim)
+{
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->t = xrealloc(w->t, w->cap * sizeof *w->t);
+    }
+    st_decl *d = &w->t[w->n++];
+    d->name = xstrdup(name);
+    d->dtype = dtype;
+    d->ndim = ndim;
+    size_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        d->shape[i] = shape[i];
+        numel *= (size_t)shape[i];
+    }
+    d->nbytes = numel * st_dtype_size(dtype);
+}
+
+int st_writer_begin(st_writer *w, const char *path, err_t *e)
+{
+    buf_t h;
+    buf_init(&h);
+    buf_puts(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    size_t off = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const st_decl *d = &w->t[i];
+        buf_putc(&h, ',');
+        py_json_str(&h, d->name, strlen(d->name));
+        buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(d->dtype));
+        for (int k = 0; k < d->ndim; k++)
+            buf_printf(&h, "%s%lld", k ? "," : "", (long long)d->shape[k]);
+        buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + d->nbytes);
+        off += d->nbytes;
+    }
+    buf_putc(&h, '}');
+    while (h.len % 8)
+        buf_putc(&h, ' ');
+    w->total = off;
+    w->written = 0;
+    w->f = afile_open(path, e);
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
+    int rc = !w->f || afile_write(w->f, len8, 8, e) || afile_write(w->f, h.data, h.len, e) ? -1 : 0;
+    buf_free(&h);
+    return rc;
+}
+
+int st_writer_data(st_writer *w, const void *p, size_t n, err_t *e)
+{
+    if (w->written + n > w->total)
+        return err_set(e, "safetensors writer: %zu bytes more than the header declares",
+                       w->written + n - w->total);
+    w->written += n;
+    return afile_write(w->f, p, n, e);
+}
+
+void st_writer_free(st_writer *w)
+{
+    if (!w)
+        return;
+    afile_abort(w->f);
+    for (size_t i = 0; i < w->n; i++)
+        free(w->t[i].name);
+    free(w->t);
+    free(w);
+}
+
+int st_writer_finish(st_writer *w, err_t *e)
+{
+    int rc;
+    if (w->written != w->total) {
+        rc = err_set(e, "safetensors writer: %zu of %zu declared bytes written", w->written,
+                     w->total);
+    } else {
+        rc = afile_commit(w->f, e);
+        w->f = NULL;
+    }
+    st_writer_free(w);
+    return rc;
+}

@@ -72,6 +72,22 @@ void st_set_close(st_set *s);
 /* The tensor of that name in any file; *file (may be NULL) gets its path. */
 const st_tensor *st_set_find(const st_set *s, const char *name, const char **file);
 
+/* ---- writing ----
+ * Tensors are declared first (name, dtype, shape), which fixes the header;
+ * then their bytes are streamed in the same order, so a multi-GB model is
+ * never copied whole. The file appears atomically at finish. */
+typedef struct st_writer st_writer;
+st_writer *st_writer_new(void);
+void st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t *shape, int ndim);
+/* Writes the header (with __metadata__ {"format": "pt"}) to path.tmp. */
+int st_writer_begin(st_writer *w, const char *path, err_t *e);
+int st_writer_data(st_writer *w, const void *p, size_t n, err_t *e);
+/* Checks that exactly the declared bytes came, then renames into place.
+ * Frees w either way. */
+int st_writer_finish(st_writer *w, err_t *e);
+/* Abandons a writer (and its temporary file). */
+void st_writer_free(st_writer *w);
+
 /* fp16 / bf16 -> fp32 (exact: every half value is a float). */
 float st_f16_to_f32(uint16_t h);
 

@@ -95,21 +95,69 @@ void tf_ws_ensure(tf_model *m, int B, int T, int S)
     w->ent_c = fbuf(lpc);
 }
 
-static void norm_forward(tf_model *m, float *out, const float *x, const float *w, const float *b,
-                         int N)
+static void norm_fwd(tf_model *m, float *out, float *mean, float *rstd, const float *x,
+                     const float *w, const float *b, int N)
 {
     if (m->cfg.rms_norm)
-        tf_rmsnorm_forward(out, m->ws.rstd, x, w, N, m->C, (size_t)m->C, m->cfg.norm_eps);
+        tf_rmsnorm_forward(out, rstd, x, w, N, m->C, (size_t)m->C, m->cfg.norm_eps);
     else
-        tf_layernorm_forward(out, m->ws.mean, m->ws.rstd, x, w, b, N, m->C, m->cfg.norm_eps);
+        tf_layernorm_forward(out, mean, rstd, x, w, b, N, m->C, m->cfg.norm_eps);
 }
 
-void tf_forward_hidden(tf_model *m, const tf_rows *r, const int32_t *tok, tf_kv kv,
-                       size_t kv_layer_stride)
+void tf_final_norm(tf_model *m, float *out, float *mean, float *rstd, const float *x, int N)
+{
+    norm_fwd(m, out, mean, rstd, x, m->lnf_w, m->lnf_b, N);
+}
+
+/* adapter-activation slot of linear `which` of a layer, or NULL */
+static float *lora_u(const tf_model *m, const tf_acts *a, const tf_lora *lo, int N)
+{
+    if (!a->lora_u || lo->n == 0)
+        return NULL;
+    return a->lora_u + (size_t)lo->part[0].id * N * m->lora_r;
+}
+
+void tf_layer_forward(tf_model *m, int l, tf_acts *a, const tf_rows *r, float *x)
+{
+    const hf_config *c = &m->cfg;
+    const tf_layer *y = &m->layers[l];
+    int N = r->B * r->T, C = m->C, H = m->H, KV = m->KV, D = m->D;
+    tf_ws *w = &m->ws;
+    if (a->res1)
+        memcpy(a->res1, x, sizeof(float) * (size_t)N * C);
+    /* attention block: x += o(attention(rope(qkv(norm(x))))) */
+    norm_fwd(m, a->h1, a->mean1, a->rstd1, x, y->ln1_w, y->ln1_b, N);
+    tf_lin_forward(m, a->qkv, a->h1, &y->qkv, &y->lora[TF_LIN_QKV], N, 0,
+                   lora_u(m, a, &y->lora[TF_LIN_QKV], N));
+    const float *qkv = a->qkv;
+    if (c->qk_norm) {
+        tf_qk_norm_forward(a->qkvn, a->rstd_q, a->rstd_k, a->qkv, y->q_norm, y->k_norm, N, H, KV,
+                           D, c->norm_eps);
+        qkv = a->qkvn;
+    }
+    tf_rope_kv_forward(a->q, a->kv, qkv, c->learned_pos ? NULL : w->cos, w->sin, r, H, KV, D);
+    tf_attention_forward(a->att, a->lse, a->q, a->kv, r, H, KV, D, c->sliding_window,
+                         w->attn_scratch, w->nthr);
+    tf_lin_forward(m, x, a->att, &y->o, &y->lora[TF_LIN_O], N, 1,
+                   lora_u(m, a, &y->lora[TF_LIN_O], N));
+    if (a->res2)
+        memcpy(a->res2, x, sizeof(float) * (size_t)N * C);
+    /* MLP block: x += down(act(up(norm(x)))) */
+    norm_fwd(m, a->h2, a->mean2, a->rstd2, x, y->ln2_w, y->ln2_b, N);
+    tf_lin_forward(m, a->ff, a->h2, &y->up, &y->lora[TF_LIN_UP], N, 0,
+                   lora_u(m, a, &y->lora[TF_LIN_UP], N));
+    if (c->gated_mlp)
+        tf_swiglu_forward(a->act, a->ff, N, m->F);
+    else
+        tf_gelu_forward(a->act, a->ff, (size_t)N * m->F, c->act == HF_ACT_GELU_TANH);
+    tf_lin_forward(m, x, a->act, &y->down, &y->lora[TF_LIN_DOWN], N, 1,
+                   lora_u(m, a, &y->lora[TF_LIN_DOWN], N));
+}
+
+void tf_embed(tf_model *m, const tf_rows *r, const int32_t *tok, float *x)
 {
     tf_ws *w = &m->ws;
-    const hf_config *c = &m->cfg;
-    int N = r->B * r->T, C = m->C, H = m->H, KV = m->KV, D = m->D;
+    int N = r->B * r->T;
     /* Padding rows read token 0 at their row's first position: any valid
      * input will do, nothing real attends to them. */
     for (int b = 0; b < r->B; b++)
@@ -119,35 +167,27 @@ void tf_forward_hidden(tf_model *m, const tf_rows *r, const int32_t *tok, tf_kv 
             w->pos[n] = r->start[b] + (pad ? 0 : t);
         }
     /* x [N, C] = token (+ position) embeddings */
-    tf_embedding_forward(w->x, w->tok, w->pos, m->wte, m->wpe, N, C);
-    if (!c->learned_pos)
-        tf_rope_tables(w->cos, w->sin, w->pos, m->inv_freq, N, D / 2);
+    tf_embedding_forward(x, w->tok, w->pos, m->wte, m->wpe, N, m->C);
+    if (!m->cfg.learned_pos)
+        tf_rope_tables(w->cos, w->sin, w->pos, m->inv_freq, N, m->D / 2);
+}
+
+void tf_forward_hidden(tf_model *m, const tf_rows *r, const int32_t *tok, tf_kv kv,
+                       size_t kv_layer_stride)
+{
+    tf_ws *w = &m->ws;
+    int N = r->B * r->T;
+    tf_embed(m, r, tok, w->x);
+    /* Inference keeps nothing per layer: every layer uses the same buffers. */
+    tf_acts a = {.h1 = w->h, .mean1 = w->mean, .rstd1 = w->rstd, .qkv = w->qkv, .qkvn = w->qkvn,
+                 .rstd_q = w->rstd_q, .rstd_k = w->rstd_k, .q = w->q, .att = w->att,
+                 .lse = w->lse, .h2 = w->h, .mean2 = w->mean, .rstd2 = w->rstd, .ff = w->ff,
+                 .act = w->act};
     for (int l = 0; l < m->L; l++) {
-        const tf_layer *y = &m->layers[l];
-        tf_kv kvl = {kv.k + l * kv_layer_stride, kv.v + l * kv_layer_stride, kv.S};
-        /* attention block: x += o(attention(rope(qkv(norm(x))))) */
-        norm_forward(m, w->h, w->x, y->ln1_w, y->ln1_b, N);
-        tf_linear_forward(w->qkv, w->h, &y->qkv, N, 0);
-        const float *qkv = w->qkv;
-        if (c->qk_norm) {
-            tf_qk_norm_forward(w->qkvn, w->rstd_q, w->rstd_k, w->qkv, y->q_norm, y->k_norm, N, H,
-                               KV, D, c->norm_eps);
-            qkv = w->qkvn;
-        }
-        tf_rope_kv_forward(w->q, kvl, qkv, c->learned_pos ? NULL : w->cos, w->sin, r, H, KV, D);
-        tf_attention_forward(w->att, w->lse, w->q, kvl, r, H, KV, D, c->sliding_window,
-                             w->attn_scratch, w->nthr);
-        tf_linear_forward(w->x, w->att, &y->o, N, 1);
-        /* MLP block: x += down(act(up(norm(x)))) */
-        norm_forward(m, w->h, w->x, y->ln2_w, y->ln2_b, N);
-        tf_linear_forward(w->ff, w->h, &y->up, N, 0);
-        if (c->gated_mlp)
-            tf_swiglu_forward(w->act, w->ff, N, m->F);
-        else
-            tf_gelu_forward(w->act, w->ff, (size_t)N * m->F, c->act == HF_ACT_GELU_TANH);
-        tf_linear_forward(w->x, w->act, &y->down, N, 1);
+        a.kv = (tf_kv){kv.k + l * kv_layer_stride, kv.v + l * kv_layer_stride, kv.S};
+        tf_layer_forward(m, l, &a, r, w->x);
     }
-    norm_forward(m, w->lnf, w->x, m->lnf_w, m->lnf_b, N);
+    tf_final_norm(m, w->lnf, w->mean, w->rstd, w->x, N);
 }
 
 int tf_check_batch(const tf_model *m, const int32_t *tokens, const int *lens, int B, int T,
@@ -201,7 +241,7 @@ int tf_logits(tf_model *m, const int32_t *tokens, const int *lens, int B, int T,
     if (forward_plain(m, tokens, lens, B, T, &r, e) != 0)
         return -1;
     size_t V = (size_t)m->V;
-    tf_linear_forward(out, m->ws.lnf, &m->lm_head, B * T, 0);
+    tf_lin_forward(m, out, m->ws.lnf, &m->lm_head, NULL, B * T, 0, NULL);
     for (int b = 0; b < B; b++)
         memset(out + ((size_t)b * T + lens[b]) * V, 0, sizeof(float) * V * (size_t)(T - lens[b]));
     return 0;
@@ -221,7 +261,7 @@ int tf_last_logits(tf_model *m, const int32_t *tokens, const int *lens, int B, i
         for (int i = 0; i < n; i++)
             memcpy(w->rows_c + i * C, w->lnf + ((size_t)(b0 + i) * T + lens[b0 + i] - 1) * C,
                    sizeof(float) * C);
-        tf_linear_forward(out + (size_t)b0 * m->V, w->rows_c, &m->lm_head, n, 0);
+        tf_lin_forward(m, out + (size_t)b0 * m->V, w->rows_c, &m->lm_head, NULL, n, 0, NULL);
     }
     return 0;
 }
@@ -265,7 +305,7 @@ int tf_token_logprobs(tf_model *m, const int32_t *tokens, const int *lens, int B
                 b++;
             }
         }
-        tf_linear_forward(w->logits_c, w->rows_c, &m->lm_head, n, 0);
+        tf_lin_forward(m, w->logits_c, w->rows_c, &m->lm_head, NULL, n, 0, NULL);
         tf_logprob_forward(w->logp_c, w->ent_c, w->logits_c, w->tgt_c, n, m->V);
         for (int i = 0; i < n; i++) {
             size_t row = (size_t)bs[i] * T + ts[i];

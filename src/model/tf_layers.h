@@ -96,6 +96,69 @@ void tf_swiglu_forward(float *out, const float *inp, int N, int F);
 void tf_logprob_forward(float *logp, float *ent, const float *logits, const int32_t *target, int N,
                         int V);
 
+/* ---- backward passes (tf_layers_bwd.c) ----
+ * Each takes the forward's inputs and saved values plus the gradient of
+ * its output (d<name>), and writes the gradients of its inputs. Parameter
+ * gradients (dw, db, ...) are always added to (accumulation across micro-
+ * batches); input gradients are written, or added where the argument is
+ * called accumulate. Padding rows must carry zero output gradients. */
+
+/* dwte[tok[n]] += dout[n], dwpe[pos[n]] += dout[n] (dwpe may be NULL).
+ * dout [N, C]. */
+void tf_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tok,
+                           const int *pos, int N, int C);
+
+/* dx [N,C] += LayerNorm'(x)^T dout; dw, db [C] += */
+void tf_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* dx (+)= RMSNorm'(x)^T dout; dw [C] += (dw may be NULL: frozen). Rows
+ * strided as in the forward. */
+void tf_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                         const float *rstd, int N, int C, size_t stride, int accumulate);
+
+/* Linear: dx [N,n_in] (+)= dy W; dW [n_out,n_in] += dy^T x; db += sum dy.
+ * dx, dW, db may each be NULL (not needed / frozen). W may be bf16. */
+void tf_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const tf_linear *lin, int N, int accumulate);
+
+/* Qwen3 q/k norm: dqkv_in [N, (H+2KV)D] = from dqkv_out (v part copied). */
+void tf_qk_norm_backward(float *dqkv_in, float *dwq, float *dwk, const float *dqkv_out,
+                         const float *qkv_in, const float *wq, const float *wk,
+                         const float *rstd_q, const float *rstd_k, int N, int H, int KV, int D);
+
+/* The inverse of tf_rope_kv_forward for a plain pass (start 0, slot = b):
+ * dqkv [N, (H+2KV)D] = unrotated dq [N, HD] and the store's dk, dv. */
+void tf_rope_kv_backward(float *dqkv, const float *dq, tf_kv dkv, const float *cos,
+                         const float *sin, const tf_rows *r, int H, int KV, int D);
+
+/* Attention backward for a plain pass (start 0): recomputes the
+ * probabilities from q, k and the saved lse. dq [N, HD] and the store
+ * gradients dkv.k, dkv.v [B, KV, S, D] are written. att is the forward's
+ * output. Threads over (sequence, kv head). */
+void tf_attention_backward(float *dq, tf_kv dkv, const float *datt, const float *q, tf_kv kv,
+                           const float *att, const float *lse, const tf_rows *r, int H, int KV,
+                           int D, int window, float *scratch, int nscratch);
+size_t tf_attention_bwd_scratch(int H, int KV, int D, int S);
+
+/* dinp[n] = gelu'(inp[n]) dout[n] */
+void tf_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n, int tanh_approx);
+
+/* dinp [N, 2F] from dout [N, F], inp [N, 2F] */
+void tf_swiglu_backward(float *dinp, const float *inp, const float *dout, int N, int F);
+
+/* In place: logits [N, V] become d(loss)/d(logits) for a loss whose
+ * gradient with respect to logp[n] (the target's log-probability) is
+ * dlogp[n] and with respect to the entropy is dent[n] (dent may be NULL):
+ * d = dlogp (onehot - p) - dent p (log p + H). lse [N] and ent [N] are
+ * what the forward gave (log-sum-exp and entropy of each row). */
+void tf_logprob_backward(float *logits, const int32_t *target, const float *lse, const float *ent,
+                         const float *dlogp, const float *dent, int N, int V);
+
+/* tf_logprob_forward that also saves each row's log-sum-exp lse [N]. */
+void tf_logprob_forward_lse(float *logp, float *ent, float *lse, const float *logits,
+                            const int32_t *target, int N, int V);
+
 /* Functions the sampler shares: max of x[n], and log(sum(exp(x - m))). */
 float tf_vec_max(const float *x, int n);
 float tf_vec_logsumexp(const float *x, int n, float m);

@@ -192,84 +192,135 @@ static int fetch(src_t *s, const char *name, int prefixed, int rows, int cols, i
     return 0;
 }
 
-/* A Linear's weight rows [row0, row0 + rows) from one tensor. */
-static int fetch_w(src_t *s, const char *name, tf_linear *lin, int row0, int rows, int transpose)
+/* ---- the Hugging Face names of the parameters (read by tf_load, written
+ * by tf_save_hf) ---- */
+
+typedef struct {
+    const tf_model *m;
+    tf_hf_tensor *out;
+    int n;
+} hfl_t;
+
+static void hf_add(hfl_t *l, int prefixed, float *dst, uint16_t *dst16, int rows, int cols,
+                   int transpose, const char *fmt, int layer)
+{
+    if (l->out) {
+        tf_hf_tensor *t = &l->out[l->n];
+        const char *pre = !prefixed ? "" : l->m->cfg.learned_pos ? "transformer." : "model.";
+        int k = snprintf(t->name, sizeof t->name, "%s", pre);
+        snprintf(t->name + k, sizeof t->name - (size_t)k, fmt, layer);
+        t->prefixed = prefixed;
+        t->dst = dst;
+        t->dst16 = dst16;
+        t->rows = rows;
+        t->cols = cols;
+        t->transpose = transpose;
+    }
+    l->n++;
+}
+
+static void hf_vec(hfl_t *l, float *dst, int n, const char *fmt, int layer)
+{
+    hf_add(l, 1, dst, NULL, n, 0, 0, fmt, layer);
+}
+
+/* Rows [row0, row0 + rows) of a Linear's weight. */
+static void hf_w(hfl_t *l, const tf_linear *lin, int row0, int rows, int transpose, const char *fmt,
+                 int layer)
 {
     size_t off = (size_t)row0 * lin->n_in;
-    return fetch(s, name, 1, rows, lin->n_in, transpose, lin->w ? lin->w + off : NULL,
-                 lin->w16 ? lin->w16 + off : NULL);
+    hf_add(l, 1, lin->w ? lin->w + off : NULL, lin->w16 ? lin->w16 + off : NULL, rows, lin->n_in,
+           transpose, fmt, layer);
 }
 
-static int fetch_v(src_t *s, const char *name, float *dst, int n)
+static void hf_gpt2(hfl_t *l)
 {
-    return fetch(s, name, 1, n, 0, 0, dst, NULL);
-}
-
-#define NAME(...) (snprintf(nm, sizeof nm, __VA_ARGS__), nm)
-
-static int load_gpt2(tf_model *m, src_t *s)
-{
-    char nm[128];
+    const tf_model *m = l->m;
     int C = m->C, F = m->F;
-    if (fetch(s, "wte.weight", 1, m->V, C, 0, m->wte, NULL) ||
-        fetch(s, "wpe.weight", 1, m->cfg.max_pos, C, 0, m->wpe, NULL))
-        return -1;
+    hf_add(l, 1, m->wte, NULL, m->V, C, 0, "wte.weight", 0);
+    hf_add(l, 1, m->wpe, NULL, m->cfg.max_pos, C, 0, "wpe.weight", 0);
     for (int i = 0; i < m->L; i++) {
-        tf_layer *y = &m->layers[i];
-        if (fetch_v(s, NAME("h.%d.ln_1.weight", i), y->ln1_w, C) ||
-            fetch_v(s, NAME("h.%d.ln_1.bias", i), y->ln1_b, C) ||
-            fetch_w(s, NAME("h.%d.attn.c_attn.weight", i), &y->qkv, 0, 3 * C, 1) ||
-            fetch_v(s, NAME("h.%d.attn.c_attn.bias", i), y->qkv.b, 3 * C) ||
-            fetch_w(s, NAME("h.%d.attn.c_proj.weight", i), &y->o, 0, C, 1) ||
-            fetch_v(s, NAME("h.%d.attn.c_proj.bias", i), y->o.b, C) ||
-            fetch_v(s, NAME("h.%d.ln_2.weight", i), y->ln2_w, C) ||
-            fetch_v(s, NAME("h.%d.ln_2.bias", i), y->ln2_b, C) ||
-            fetch_w(s, NAME("h.%d.mlp.c_fc.weight", i), &y->up, 0, F, 1) ||
-            fetch_v(s, NAME("h.%d.mlp.c_fc.bias", i), y->up.b, F) ||
-            fetch_w(s, NAME("h.%d.mlp.c_proj.weight", i), &y->down, 0, C, 1) ||
-            fetch_v(s, NAME("h.%d.mlp.c_proj.bias", i), y->down.b, C))
-            return -1;
+        const tf_layer *y = &m->layers[i];
+        hf_vec(l, y->ln1_w, C, "h.%d.ln_1.weight", i);
+        hf_vec(l, y->ln1_b, C, "h.%d.ln_1.bias", i);
+        hf_w(l, &y->qkv, 0, 3 * C, 1, "h.%d.attn.c_attn.weight", i);
+        hf_vec(l, y->qkv.b, 3 * C, "h.%d.attn.c_attn.bias", i);
+        hf_w(l, &y->o, 0, C, 1, "h.%d.attn.c_proj.weight", i);
+        hf_vec(l, y->o.b, C, "h.%d.attn.c_proj.bias", i);
+        hf_vec(l, y->ln2_w, C, "h.%d.ln_2.weight", i);
+        hf_vec(l, y->ln2_b, C, "h.%d.ln_2.bias", i);
+        hf_w(l, &y->up, 0, F, 1, "h.%d.mlp.c_fc.weight", i);
+        hf_vec(l, y->up.b, F, "h.%d.mlp.c_fc.bias", i);
+        hf_w(l, &y->down, 0, C, 1, "h.%d.mlp.c_proj.weight", i);
+        hf_vec(l, y->down.b, C, "h.%d.mlp.c_proj.bias", i);
     }
-    return fetch_v(s, "ln_f.weight", m->lnf_w, C) || fetch_v(s, "ln_f.bias", m->lnf_b, C) ? -1 : 0;
+    hf_vec(l, m->lnf_w, C, "ln_f.weight", 0);
+    hf_vec(l, m->lnf_b, C, "ln_f.bias", 0);
 }
 
-static int load_llama(tf_model *m, src_t *s)
+static void hf_llama(hfl_t *l)
 {
-    char nm[128];
+    const tf_model *m = l->m;
     const hf_config *c = &m->cfg;
     int C = m->C, F = m->F, qn = m->H * m->D, kn = m->KV * m->D;
-    if (fetch(s, "embed_tokens.weight", 1, m->V, C, 0, m->wte, NULL))
-        return -1;
+    hf_add(l, 1, m->wte, NULL, m->V, C, 0, "embed_tokens.weight", 0);
     for (int i = 0; i < m->L; i++) {
-        tf_layer *y = &m->layers[i];
-        if (fetch_v(s, NAME("layers.%d.input_layernorm.weight", i), y->ln1_w, C) ||
-            fetch_w(s, NAME("layers.%d.self_attn.q_proj.weight", i), &y->qkv, 0, qn, 0) ||
-            fetch_w(s, NAME("layers.%d.self_attn.k_proj.weight", i), &y->qkv, qn, kn, 0) ||
-            fetch_w(s, NAME("layers.%d.self_attn.v_proj.weight", i), &y->qkv, qn + kn, kn, 0) ||
-            fetch_w(s, NAME("layers.%d.self_attn.o_proj.weight", i), &y->o, 0, C, 0) ||
-            fetch_v(s, NAME("layers.%d.post_attention_layernorm.weight", i), y->ln2_w, C) ||
-            fetch_w(s, NAME("layers.%d.mlp.gate_proj.weight", i), &y->up, 0, F, 0) ||
-            fetch_w(s, NAME("layers.%d.mlp.up_proj.weight", i), &y->up, F, F, 0) ||
-            fetch_w(s, NAME("layers.%d.mlp.down_proj.weight", i), &y->down, 0, C, 0))
-            return -1;
-        if (c->qkv_bias &&
-            (fetch_v(s, NAME("layers.%d.self_attn.q_proj.bias", i), y->qkv.b, qn) ||
-             fetch_v(s, NAME("layers.%d.self_attn.k_proj.bias", i), y->qkv.b + qn, kn) ||
-             fetch_v(s, NAME("layers.%d.self_attn.v_proj.bias", i), y->qkv.b + qn + kn, kn)))
-            return -1;
-        if (c->o_bias && fetch_v(s, NAME("layers.%d.self_attn.o_proj.bias", i), y->o.b, C))
-            return -1;
-        if (c->mlp_bias &&
-            (fetch_v(s, NAME("layers.%d.mlp.gate_proj.bias", i), y->up.b, F) ||
-             fetch_v(s, NAME("layers.%d.mlp.up_proj.bias", i), y->up.b + F, F) ||
-             fetch_v(s, NAME("layers.%d.mlp.down_proj.bias", i), y->down.b, C)))
-            return -1;
-        if (c->qk_norm &&
-            (fetch_v(s, NAME("layers.%d.self_attn.q_norm.weight", i), y->q_norm, m->D) ||
-             fetch_v(s, NAME("layers.%d.self_attn.k_norm.weight", i), y->k_norm, m->D)))
-            return -1;
+        const tf_layer *y = &m->layers[i];
+        hf_vec(l, y->ln1_w, C, "layers.%d.input_layernorm.weight", i);
+        hf_w(l, &y->qkv, 0, qn, 0, "layers.%d.self_attn.q_proj.weight", i);
+        hf_w(l, &y->qkv, qn, kn, 0, "layers.%d.self_attn.k_proj.weight", i);
+        hf_w(l, &y->qkv, qn + kn, kn, 0, "layers.%d.self_attn.v_proj.weight", i);
+        if (c->qkv_bias) {
+            hf_vec(l, y->qkv.b, qn, "layers.%d.self_attn.q_proj.bias", i);
+            hf_vec(l, y->qkv.b + qn, kn, "layers.%d.self_attn.k_proj.bias", i);
+            hf_vec(l, y->qkv.b + qn + kn, kn, "layers.%d.self_attn.v_proj.bias", i);
+        }
+        if (c->qk_norm) {
+            hf_vec(l, y->q_norm, m->D, "layers.%d.self_attn.q_norm.weight", i);
+            hf_vec(l, y->k_norm, m->D, "layers.%d.self_attn.k_norm.weight", i);
+        }
+        hf_w(l, &y->o, 0, C, 0, "layers.%d.self_attn.o_proj.weight", i);
+        if (c->o_bias)
+            hf_vec(l, y->o.b, C, "layers.%d.self_attn.o_proj.bias", i);
+        hf_vec(l, y->ln2_w, C, "layers.%d.post_attention_layernorm.weight", i);
+        hf_w(l, &y->up, 0, F, 0, "layers.%d.mlp.gate_proj.weight", i);
+        hf_w(l, &y->up, F, F, 0, "layers.%d.mlp.up_proj.weight", i);
+        hf_w(l, &y->down, 0, C, 0, "layers.%d.mlp.down_proj.weight", i);
+        if (c->mlp_bias) {
+            hf_vec(l, y->up.b, F, "layers.%d.mlp.gate_proj.bias", i);
+            hf_vec(l, y->up.b + F, F, "layers.%d.mlp.up_proj.bias", i);
+            hf_vec(l, y->down.b, C, "layers.%d.mlp.down_proj.bias", i);
+        }
     }
-    return fetch_v(s, "norm.weight", m->lnf_w, C);
+    hf_vec(l, m->lnf_w, C, "norm.weight", 0);
+}
+
+int tf_hf_tensors(const tf_model *m, tf_hf_tensor *out)
+{
+    hfl_t l = {m, out, 0};
+    if (m->cfg.arch == HF_GPT2)
+        hf_gpt2(&l);
+    else
+        hf_llama(&l);
+    if (!m->cfg.tie_word_embeddings)
+        hf_add(&l, 0, m->lm_head.w, m->lm_head.w16, m->V, m->C, 0, "lm_head.weight", 0);
+    return l.n;
+}
+
+static int load_all(tf_model *m, src_t *s)
+{
+    int n = tf_hf_tensors(m, NULL);
+    tf_hf_tensor *t = xmalloc(sizeof *t * (size_t)n);
+    tf_hf_tensors(m, t);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        /* The name without the prefix: find() tries it with and without. */
+        const char *pre = t[i].prefixed ? s->prefix : "";
+        rc = fetch(s, t[i].name + strlen(pre), t[i].prefixed, t[i].rows, t[i].cols,
+                   t[i].transpose, t[i].dst, t[i].dst16);
+    }
+    free(t);
+    return rc;
 }
 
 /* Rotary inverse frequencies in fp32, step by step as transformers'
@@ -381,9 +432,7 @@ tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
                 biggest = (size_t)set.files[f].tensors[i].numel;
     src_t s = {.set = &set, .dir = dir, .prefix = cfg.learned_pos ? "transformer." : "model.",
                .tmp = xmalloc(sizeof(float) * (biggest ? biggest : 1)), .e = e};
-    int rc = cfg.arch == HF_GPT2 ? load_gpt2(m, &s) : load_llama(m, &s);
-    if (rc == 0 && !cfg.tie_word_embeddings)
-        rc = fetch(&s, "lm_head.weight", 0, m->V, m->C, 0, m->lm_head.w, m->lm_head.w16);
+    int rc = load_all(m, &s);
     free(s.tmp);
     st_set_close(&set);
     if (rc != 0) {
@@ -391,6 +440,7 @@ tf_model *tf_load(const char *dir, const tf_load_opts *opts, err_t *e)
         return NULL;
     }
     tf_sync_tied_head(m);
+    m->dir = xstrdup(dir);
     return m;
 }
 
@@ -404,6 +454,9 @@ void tf_free(tf_model *m)
     free(m->plist);
     free(m->layers);
     free(m->inv_freq);
+    free(m->lora_params);
+    free(m->lora_tmp);
+    free(m->dir);
     free(m);
 }
 
