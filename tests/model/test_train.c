@@ -154,7 +154,8 @@ static int run_steps(const fx_t *x, tf_trainer *tr, const char *key, float lr, c
             tf_trainer_step(tr, tf_sched_lr(&s, step), NULL, &e))
             return test_fail(__FILE__, __LINE__, "%s: %s", fam, e.msg);
         double want = f64_at(x, key, step);
-        if (fabs(a + b - want) > 1e-5 * fabs(want) + 1e-6)
+        /* within 1e-5: absolute, or relative where the loss is above 1 */
+        if (fabs(a + b - want) > 1e-5 * (fabs(want) > 1 ? fabs(want) : 1))
             return test_fail(__FILE__, __LINE__, "%s: %s step %d: loss %.8f, want %.8f", fam, key,
                              step, a + b, want);
     }
