@@ -21,7 +21,7 @@ zero so that every gradient is tested).
 
 Each optimizer step accumulates two micro-batches (tokens, then tokens2 with
 weights2), clips the global gradient norm to 1.0, and steps torch.optim.AdamW
-(lr 2e-2 for full, 5e-2 for LoRA, weight decay 0.1 on matrices only, as
+(lr 5e-3 for full, 2e-2 for LoRA, weight decay 0.1 on matrices only, as
 transformers' Trainer groups them) under a linear schedule with 2 warmup
 steps of 10 (transformers' get_linear_schedule_with_warmup). The math is
 float64 autograd through make_models.Model, so the numbers are the exact
@@ -150,7 +150,7 @@ def linear_warmup(step, warmup=2, total=STEPS):
     return max(0.0, (total - step) / (total - warmup))
 
 
-def train(cfg, W0, batches, lora_init=None, lr=2e-2):
+def train(cfg, W0, batches, lora_init=None, lr=5e-3):
     """10 steps; returns losses and the final model."""
     if lora_init is None:
         params = {k: v.double().clone().requires_grad_(True) for k, v in W0.items()}
@@ -254,7 +254,7 @@ def build(name):
     for m, (A, B, _) in lo.items():
         out[f"lora.grad.base_model.model.{canon}{m}.lora_A.weight"] = A.grad.float()
         out[f"lora.grad.base_model.model.{canon}{m}.lora_B.weight"] = B.grad.float()
-    lora_losses, _ = train(cfg, W, batches, lora_init, lr=5e-2)
+    lora_losses, _ = train(cfg, W, batches, lora_init, lr=2e-2)
     out["lora_losses"] = torch.tensor(lora_losses, dtype=torch.float64)
 
     def dt(k):
