@@ -98,7 +98,10 @@ $(B)/bench-mcp: $(B)/bench/mcp_bench.o $(B)/tests/support/proc.o $(LIB_OBJ)
 $(B)/bench-tokenizer: $(B)/bench/tokenizer_bench.o $(LIB_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
-$(B)/transformer-bench: $(B)/bench/transformer_bench.o $(LIB_OBJ)
+$(B)/transformer-bench: $(B)/bench/transformer_bench.o $(B)/bench/bench_util.o $(LIB_OBJ)
+	$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(B)/train-bench: $(B)/bench/train_bench.o $(B)/bench/bench_util.o $(LIB_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 bench: all
