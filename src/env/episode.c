@@ -163,6 +163,9 @@ typedef struct run_ctx {
     const tok_t *t;
     const env_tools *tools;
     ep_run_stats *stats;
+    /* the chat format's pieces of a reply (see env_reply), made once */
+    buf_t close, pre, post, eot_bytes;
+    int32_t eot;
 } run_ctx;
 
 /* Looks up and runs one tool call from the text between the tags; fills
@@ -268,38 +271,26 @@ out:
 static int env_reply(run_ctx *r, ep_episode *ep, const char *result, int *remaining, err_t *e)
 {
     const tok_t *t = r->t;
-    buf_t close, pre, post;
-    buf_init(&close);
-    buf_init(&pre);
-    buf_init(&post);
-    int32_t eot;
-    ep_turn_close(r->c->chat, t, &close, &eot);
-    ep_user_block(r->c->chat, t, &pre, &post);
     const char *open_tag, *close_tag;
     ep_result_tags(r->c->wire, &open_tag, &close_tag);
     int32_t *ids = NULL;
     int n = 0, cap = 0, rc = -1;
-    const char *cl = close.data;
-    size_t cl_len = close.len;
-    if (eot >= 0 && ep->n_tokens > 0 && ep->tokens[ep->n_tokens - 1] == eot) {
+    const char *cl = r->close.data;
+    size_t cl_len = r->close.len;
+    if (r->eot >= 0 && ep->n_tokens > 0 && ep->tokens[ep->n_tokens - 1] == r->eot &&
+        cl_len >= r->eot_bytes.len && !memcmp(cl, r->eot_bytes.data, r->eot_bytes.len)) {
         /* the model closed its turn itself: only what follows the token */
-        buf_t eb;
-        buf_init(&eb);
-        tok_token_bytes(t, eot, &eb);
-        if (cl_len >= eb.len && !memcmp(cl, eb.data, eb.len)) {
-            cl += eb.len;
-            cl_len -= eb.len;
-        }
-        buf_free(&eb);
+        cl += r->eot_bytes.len;
+        cl_len -= r->eot_bytes.len;
     }
     /* The wrappers are the chat format's and ours (special tokens count);
      * the result is data: a special token's text in it stays text. */
     if (ep_encode_append(t, cl, cl_len, 1, &ids, &n, &cap, e) != 0 ||
-        ep_encode_append(t, pre.data, pre.len, 1, &ids, &n, &cap, e) != 0 ||
+        ep_encode_append(t, r->pre.data, r->pre.len, 1, &ids, &n, &cap, e) != 0 ||
         ep_encode_append(t, open_tag, strlen(open_tag), 1, &ids, &n, &cap, e) != 0 ||
         ep_encode_append(t, result, strlen(result), 0, &ids, &n, &cap, e) != 0 ||
         ep_encode_append(t, close_tag, strlen(close_tag), 1, &ids, &n, &cap, e) != 0 ||
-        ep_encode_append(t, post.data, post.len, 1, &ids, &n, &cap, e) != 0)
+        ep_encode_append(t, r->post.data, r->post.len, 1, &ids, &n, &cap, e) != 0)
         goto done;
     rc = 0;
     if (n > *remaining) {
@@ -315,9 +306,6 @@ static int env_reply(run_ctx *r, ep_episode *ep, const char *result, int *remain
         ep_finish(ep, EP_END_BUDGET, "the completion budget is spent");
 done:
     free(ids);
-    buf_free(&close);
-    buf_free(&pre);
-    buf_free(&post);
     return rc;
 }
 
@@ -467,6 +455,15 @@ int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_
     int32_t *tokbuf = NULL;
     float *lpbuf = NULL;
     int rc = -1;
+    run_ctx r = {.c = c, .t = t, .tools = tools, .stats = stats};
+    buf_init(&r.close);
+    buf_init(&r.pre);
+    buf_init(&r.post);
+    buf_init(&r.eot_bytes);
+    ep_turn_close(c->chat, t, &r.close, &r.eot);
+    ep_user_block(c->chat, t, &r.pre, &r.post);
+    if (r.eot >= 0)
+        tok_token_bytes(t, r.eot, &r.eot_bytes);
     for (int k = 0; k < n_tasks; k++) {
         ep_prompt pr;
         if (ep_prompt_build(c, t, tools, &tasks[k], &pr, e) != 0)
@@ -485,7 +482,6 @@ int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_
         ep_prompt_free(&pr);
     }
     const char *stops[2] = {ep_tool_close(c->wire), EP_ANSWER_CLOSE};
-    run_ctx r = {c, t, tools, stats};
     for (;;) {
         int B = 0;
         size_t total = 0;
@@ -546,6 +542,10 @@ fail:
     for (int i = 0; i < N; i++)
         ep_episode_free(&out[i]);
 done:
+    buf_free(&r.close);
+    buf_free(&r.pre);
+    buf_free(&r.post);
+    buf_free(&r.eot_bytes);
     free(tokbuf);
     free(lpbuf);
     free(reqs);

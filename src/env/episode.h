@@ -242,8 +242,11 @@ typedef struct ep_policy {
  * sampling distribution (temperature, top-k, top-p applied): with
  * temperature 1 and neither top-k nor top-p they are the model's
  * log-softmax, as tf_token_logprobs gives. Call k of an engine samples
- * with a seed derived from (seed, k): a run is reproducible for a seed
- * and a fresh engine (or ep_engine_reseed). Not thread-safe. */
+ * with a seed derived from (seed, k), row b of the batch from stream b of
+ * it: a run is reproducible for a seed, the same tasks and G, and a fresh
+ * engine (or one just reseeded) - but what one episode samples depends on
+ * which others run beside it. A model with a table of positions (GPT-2)
+ * stops a turn where its positions end. Not thread-safe. */
 typedef struct ep_engine_opts {
     float temperature; /* 0: greedy */
     int top_k;         /* 0: off */
@@ -287,10 +290,17 @@ typedef struct ep_run_stats {
 
 /* Runs G episodes for each of n_tasks tasks to their end: out[k * G + g]
  * (n_tasks * G of them, filled here; free each with ep_episode_free) is
- * sample g of task k. Every turn gathers the running episodes into one
- * policy call, then runs their tool calls one after another. Returns 0,
- * or -1 with e (a prompt that does not fit, a policy failure), and then
- * out holds nothing to free. stats may be NULL. */
+ * sample g of task k; the G samples of a task share its prompt. Every turn
+ * gathers the running episodes into one policy call (max_new: the smaller
+ * of max_turn_tokens and the completion tokens the episode has left),
+ * then runs their tool calls one after another. After turn max_steps the
+ * episode ends: a tool call made in that turn still runs and is recorded,
+ * but its result is not appended (the model would never read it). A reply
+ * that does not fit in the completion budget is not appended either
+ * (EP_END_BUDGET). At LOG_DEBUG every episode is logged with ep_format.
+ * Returns 0, or -1 with e (bad configuration, a prompt that does not fit,
+ * a policy failure), and then out holds nothing to free. stats may be
+ * NULL. */
 int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_policy *p,
            const ep_task *tasks, int n_tasks, int G, ep_episode *out, ep_run_stats *stats,
            err_t *e);

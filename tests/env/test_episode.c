@@ -714,6 +714,14 @@ TEST(ep_record_as_text_and_json)
     fake_free(f);
 }
 
+static int empty_generate(void *user, ep_gen_req *reqs, int B, const char *const *stop, int n_stop,
+                          err_t *e)
+{
+    for (int b = 0; b < B; b++)
+        reqs[b].n_out = 0;
+    return 0;
+}
+
 TEST(ep_bad_configuration_and_policies)
 {
     tok_t *t = chat_tok();
@@ -748,10 +756,13 @@ TEST(ep_bad_configuration_and_policies)
     CHECK(ep_run(&c, t, &f->set, &p, &g_task, 1, 2, out, NULL, &e) == -1);
     CHECK_STR(e.msg, "scripted policy: episode 0 asks for turn 2; its script has 1");
     ep_scripted_free(s);
-    /* a policy that returns nothing */
+    /* no policy, and a policy that returns no tokens */
     ep_policy none = {NULL, NULL};
     CHECK(ep_run(&c, t, &f->set, &none, &g_task, 1, 1, out, NULL, &e) == -1);
     CHECK_STR(e.msg, "episode: no policy to generate with");
+    ep_policy empty = {empty_generate, NULL};
+    CHECK(ep_run(&c, t, &f->set, &empty, &g_task, 1, 2, out, NULL, &e) == -1);
+    CHECK_STR(e.msg, "episode: the policy returned 0 tokens for episode 0, turn 1 (1..512 allowed)");
     fake_free(f);
 }
 
@@ -843,5 +854,58 @@ TEST(ep_engine_batch_reproducible_with_exact_logprobs)
         ep_episode_free(&d[i]);
     }
     tf_free(m);
+    fake_free(f);
+}
+
+/* A model with a table of positions (GPT-2): a turn stops where the
+ * positions end, and a sequence that fills them is a clear error. */
+TEST(ep_engine_respects_learned_positions)
+{
+    tok_t *t = chat_tok();
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/gpt2", test_root());
+    err_t e;
+    tf_model *m = tf_load(dir, NULL, &e);
+    CHECK_MSG(t && m, "%s", e.msg);
+    ep_engine_opts o = {.temperature = 1.0f, .seed = 3};
+    ep_engine *en = ep_engine_new(m, t, CHAT_DIALOGPT, &o);
+    ep_policy p = ep_engine_policy(en);
+    int32_t seq[32], out_t[10];
+    float out_lp[10];
+    for (int i = 0; i < 32; i++)
+        seq[i] = 40 + i; /* ids inside both vocabularies */
+    ep_gen_req q = {.episode = 0, .turn = 1, .tokens = seq, .n_tokens = 28, .max_new = 10,
+                    .out_tokens = out_t, .out_logprobs = out_lp};
+    const char *stop[1] = {"</answer>"};
+    CHECK_MSG(p.generate(p.user, &q, 1, stop, 1, &e) == 0, "%s", e.msg);
+    CHECK(q.n_out >= 1 && q.n_out <= 4);
+    q.n_tokens = 32;
+    CHECK(p.generate(p.user, &q, 1, stop, 1, &e) == -1);
+    CHECK_STR(e.msg, "episode: a sequence of 32 tokens leaves no room to generate: the model has 32 "
+                     "positions");
+    ep_engine_free(en);
+    tf_free(m);
+}
+
+/* DialoGPT's format: every turn, the model's and the environment's, ends
+ * with the eos token. */
+TEST(ep_dialogpt_turns_end_with_eos)
+{
+    tok_t *t = chat_tok();
+    fake_tools *f = fake_new();
+    CHECK(t && f);
+    const char *turns[] = {"<tool>{\"name\": \"all_table_names\", \"args\": {}}</tool>",
+                           "<answer>SELECT 1</answer>"};
+    ep_script sc = {turns, 2};
+    ep_config c = config(CHAT_DIALOGPT, EP_WIRE_SPIDER2);
+    ep_episode ep;
+    err_t e;
+    CHECK_MSG(run_scripted(&c, t, f, &sc, 1, &ep, &e) == 0, "%s", e.msg);
+    CHECK_STR(ep_end_name(ep.end), "answer");
+    /* the chat fixture's eos is <|im_end|> */
+    CHECK_CONTAINS(ep.text.data, "How many items are there?<|im_end|><tool>");
+    CHECK_CONTAINS(ep.text.data, "</tool><|im_end|><result>items</result><|im_end|><answer>SELECT 1</answer>");
+    CHECK(check_record(t, &ep, "<tool>{\"name\": \"all_table_names\", \"args\": {}}</tool><answer>SELECT 1</answer>"));
+    ep_episode_free(&ep);
     fake_free(f);
 }
