@@ -130,23 +130,23 @@ static const char *last_before(const char *s, const char *end, const char *needl
     return last;
 }
 
-/* The SQL of an answer: trimmed, a Markdown code fence around it removed. */
+/* The SQL of an answer: trimmed, a Markdown code fence around it removed
+ * ("```sql\n...\n```" or "```...```"). */
 static char *answer_sql(const char *s, size_t a, size_t b)
 {
     char *sql = trim_dup(s, a, b);
-    if (str_starts(sql, "```")) {
-        char *nl = strchr(sql, '\n');
-        size_t from = nl ? (size_t)(nl - sql) + 1 : strlen(sql);
-        size_t to = strlen(sql);
-        if (to >= from + 3 && !strcmp(sql + to - 3, "```"))
-            to -= 3;
-        else if (to < from + 3 && str_ends(sql, "```"))
-            to = from;
-        char *inner = trim_dup(sql, from, to);
-        free(sql);
-        sql = inner;
-    }
-    return sql;
+    size_t len = strlen(sql);
+    if (len < 3 || !str_starts(sql, "```"))
+        return sql;
+    size_t from = 3, to = len;
+    if (to >= 6 && str_ends(sql, "```"))
+        to -= 3;
+    const char *nl = to > from ? memchr(sql + from, '\n', to - from) : NULL;
+    if (nl) /* the fence's first line names the language */
+        from = (size_t)(nl - sql) + 1;
+    char *inner = trim_dup(sql, from, to > from ? to : from);
+    free(sql);
+    return inner;
 }
 
 static size_t char_count(const char *s)
@@ -250,7 +250,7 @@ static int do_call(run_ctx *r, ep_call *call, const char *raw, err_t *e)
         buf_reset(&text);
         buf_puts(&text, e->msg);
     }
-    if (is_error && !str_starts(text.data ? text.data : "", "Error"))
+    if (is_error && !str_starts(text.data ? text.data : "", "Error:"))
         buf_puts(&res, "Error: ");
     buf_append(&res, text.data ? text.data : "", text.len);
     buf_free(&text);

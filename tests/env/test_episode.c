@@ -909,3 +909,40 @@ TEST(ep_dialogpt_turns_end_with_eos)
     ep_episode_free(&ep);
     fake_free(f);
 }
+
+TEST(ep_answer_forms)
+{
+    tok_t *t = chat_tok();
+    fake_tools *f = fake_new();
+    CHECK(t && f);
+    static const char *const texts[][2] = {
+        {"<answer>  SELECT 1\n</answer>", "SELECT 1"},
+        {"I know. <answer>```sql\nSELECT 2\n```</answer>", "SELECT 2"},
+        {"<answer>```SELECT 3```</answer>", "SELECT 3"},
+        {"<answer>\n```\nSELECT 4\n```\n</answer>", "SELECT 4"},
+        {"<answer></answer>", ""},
+    };
+    ep_config c = config(CHAT_CHATML, EP_WIRE_HERMES);
+    for (size_t i = 0; i < ARRAY_LEN(texts); i++) {
+        const char *turns[] = {texts[i][0]};
+        ep_script sc = {turns, 1};
+        ep_episode ep;
+        err_t e;
+        CHECK_MSG(run_scripted(&c, t, f, &sc, 1, &ep, &e) == 0, "%s", e.msg);
+        CHECK_STR(ep_end_name(ep.end), "answer");
+        CHECK_STR(ep.final_sql, texts[i][1]);
+        ep_episode_free(&ep);
+    }
+    /* a closing tag alone is an error result; the episode goes on */
+    const char *turns[] = {"SELECT 1</answer>", "<answer>SELECT 1</answer>"};
+    ep_script sc = {turns, 2};
+    ep_episode ep;
+    err_t e;
+    CHECK(run_scripted(&c, t, f, &sc, 1, &ep, &e) == 0);
+    CHECK_CONTAINS(ep.text.data, "<tool_response>\nError: </answer> without <answer>: write "
+                                 "<answer>SQL</answer>\n</tool_response>");
+    CHECK(ep.n_refused_answers == 1 && ep.turns == 2);
+    CHECK_STR(ep.final_sql, "SELECT 1");
+    ep_episode_free(&ep);
+    fake_free(f);
+}
