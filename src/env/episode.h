@@ -21,7 +21,12 @@
  * with) or the environment inserted it. Model tokens are never
  * re-tokenised: training computes its log-probabilities on exactly the
  * sampled tokens, and masks everything else (prompt, tool results, chat
- * wrappers) out of the loss.
+ * wrappers) out of the loss. The sequence is only ever appended to: earlier
+ * turns are not re-rendered (Qwen3's template, for one, drops past <think>
+ * blocks when it renders a history; the record keeps what the model was
+ * sampled on). Environment text is tokenised piece by piece: the chat
+ * wrappers with special tokens recognised, a tool's result as plain text
+ * (a "<|im_end|>" inside a database value stays text).
  *
  * Wire formats (ep_wire):
  *   EP_WIRE_SPIDER2  <think>..</think> (optional),
