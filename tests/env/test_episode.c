@@ -843,6 +843,30 @@ TEST(ep_engine_batch_reproducible_with_exact_logprobs)
         free(lp);
     }
     CHECK(turns_seen > 3); /* more than one turn was checked */
+    /* prompts of different lengths share a batch (right-padded): the
+     * property holds for each of them */
+    ep_task two[2] = {g_task, {"local003", "Which items have the longest names, and how long are they?",
+                               "shop", NULL}};
+    ep_engine_opts o = {.temperature = 1.0f, .seed = 11};
+    ep_engine *en = ep_engine_new(m, t, CHAT_CHATML, &o);
+    ep_policy pol = ep_engine_policy(en);
+    ep_episode mixed[4];
+    CHECK_MSG(ep_run(&c, t, &f->set, &pol, two, 2, 2, mixed, NULL, &e) == 0, "%s", e.msg);
+    ep_engine_free(en);
+    CHECK(mixed[0].n_prompt != mixed[2].n_prompt);
+    for (int i = 0; i < 4; i++) {
+        ep_episode *ep = &mixed[i];
+        int T = ep->n_tokens;
+        float *lp = xcalloc((size_t)T, sizeof *lp);
+        int lens[1] = {T};
+        CHECK(tf_token_logprobs(m, ep->tokens, lens, 1, T, NULL, lp, NULL, &e) == 0);
+        for (int k = 1; k < T; k++)
+            if (ep->from_model[k])
+                CHECK_MSG(fabsf(lp[k - 1] - ep->logprobs[k]) < 1e-4f, "mixed %d token %d: %g vs %g", i, k,
+                          lp[k - 1], ep->logprobs[k]);
+        free(lp);
+        ep_episode_free(ep);
+    }
     /* another seed samples something else */
     ep_episode d[3];
     CHECK(run_engine(m, t, f, &c, 8, d, NULL, &e) == 0);
