@@ -8,6 +8,7 @@
 
 #include "safetensors.h"
 #include "tf_internal.h"
+#include "tf_vec.h"
 #include "train.h"
 
 /* A range of trained floats with its weight-decay choice: matrices decay,
@@ -37,8 +38,12 @@ struct tf_trainer {
     /* gradients of activations (reused by every layer) */
     float *dres, *dh, *datt, *dq, *dk, *dv, *dqkv, *dqkv2, *dff, *dact, *dlnf;
     float *bwd_scratch;
-    /* LM-head chunk */
-    float *lse_c, *dlogp_c, *dent_c, *drows_c;
+    /* LM-head chunk: hc rows of logits at a time. Larger than inference's
+     * (tf_lp_chunk), because each chunk also adds into the head's whole
+     * weight gradient [V, C]: fewer, larger chunks read and write it less. */
+    int hc;
+    float *rows_c, *logits_c, *logp_c, *ent_c, *lse_c, *dlogp_c, *dent_c, *drows_c;
+    int32_t *tgt_c;
     int *b_c, *t_c;
 };
 
@@ -116,12 +121,15 @@ static void free_acts(tf_trainer *t)
     float **fl[] = {&t->act_mem, &t->x,     &t->lnf,   &t->lnf_mean, &t->lnf_rstd, &t->dres,
                     &t->dh,      &t->datt,  &t->dq,    &t->dk,       &t->dv,       &t->dqkv,
                     &t->dqkv2,   &t->dff,   &t->dact,  &t->dlnf,     &t->bwd_scratch,
-                    &t->lse_c,   &t->dlogp_c, &t->dent_c, &t->drows_c};
+                    &t->lse_c,   &t->dlogp_c, &t->dent_c, &t->drows_c, &t->rows_c,
+                    &t->logits_c, &t->logp_c, &t->ent_c};
     for (size_t i = 0; i < ARRAY_LEN(fl); i++) {
         free(*fl[i]);
         *fl[i] = NULL;
     }
     free(t->acts);
+    free(t->tgt_c);
+    t->tgt_c = NULL;
     free(t->b_c);
     free(t->t_c);
     t->acts = NULL;
@@ -232,7 +240,16 @@ static void ensure(tf_trainer *t, int B, int T)
     t->dff = zalloc(N * m->F * (m->cfg.gated_mlp ? 2 : 1));
     t->dact = zalloc(N * m->F);
     t->bwd_scratch = zalloc((size_t)m->ws.nthr * tf_attention_bwd_scratch(m->H, m->KV, m->D, T));
-    size_t lpc = (size_t)tf_lp_chunk(m);
+    /* about 32M floats of logits, at most 1024 rows and never more than N */
+    size_t lpc = t->o.head_rows > 0 ? (size_t)t->o.head_rows : (size_t)((32 << 20) / m->V);
+    lpc = lpc < 1 ? 1 : lpc > 1024 ? 1024 : lpc;
+    lpc = lpc > N ? N : lpc;
+    t->hc = (int)lpc;
+    t->rows_c = zalloc(lpc * C);
+    t->logits_c = zalloc(lpc * (size_t)m->V);
+    t->logp_c = zalloc(lpc);
+    t->ent_c = zalloc(lpc);
+    t->tgt_c = xmalloc(sizeof(int32_t) * lpc);
     t->lse_c = zalloc(lpc);
     t->dlogp_c = zalloc(lpc);
     t->dent_c = zalloc(lpc);
@@ -311,9 +328,8 @@ static void head_pass(tf_trainer *t, const int32_t *tokens, const int *lens, int
                       const int32_t *targets, tf_loss_fn fn, void *user, float *logp, float *ent)
 {
     tf_model *m = t->m;
-    tf_ws *w = &m->ws;
     size_t C = (size_t)m->C;
-    int lpc = tf_lp_chunk(m);
+    int lpc = t->hc;
     memset(t->dlnf, 0, sizeof(float) * (size_t)B * T * C);
     if (logp)
         memset(logp, 0, sizeof(float) * (size_t)B * T);
@@ -324,8 +340,8 @@ static void head_pass(tf_trainer *t, const int32_t *tokens, const int *lens, int
         int n = 0;
         while (n < lpc && b < B) {
             size_t row = (size_t)b * T + tt;
-            memcpy(w->rows_c + n * C, t->lnf + row * C, sizeof(float) * C);
-            w->tgt_c[n] = targets ? targets[row] : tt + 1 < lens[b] ? tokens[row + 1] : -1;
+            memcpy(t->rows_c + n * C, t->lnf + row * C, sizeof(float) * C);
+            t->tgt_c[n] = targets ? targets[row] : tt + 1 < lens[b] ? tokens[row + 1] : -1;
             t->b_c[n] = b;
             t->t_c[n] = tt;
             n++;
@@ -335,22 +351,22 @@ static void head_pass(tf_trainer *t, const int32_t *tokens, const int *lens, int
             }
         }
         /* logits [n, V] = rows W_head^T */
-        tf_lin_forward(m, w->logits_c, w->rows_c, &m->lm_head, NULL, n, 0, NULL);
-        tf_logprob_forward_lse(w->logp_c, w->ent_c, t->lse_c, w->logits_c, w->tgt_c, n, m->V);
+        tf_lin_forward(m, t->logits_c, t->rows_c, &m->lm_head, NULL, n, 0, NULL);
+        tf_logprob_forward_lse(t->logp_c, t->ent_c, t->lse_c, t->logits_c, t->tgt_c, n, m->V);
         memset(t->dlogp_c, 0, sizeof(float) * (size_t)n);
         memset(t->dent_c, 0, sizeof(float) * (size_t)n);
-        fn(user, n, t->b_c, t->t_c, w->logp_c, w->ent_c, t->dlogp_c, t->dent_c);
+        fn(user, n, t->b_c, t->t_c, t->logp_c, t->ent_c, t->dlogp_c, t->dent_c);
         for (int i = 0; i < n; i++) {
             size_t row = (size_t)t->b_c[i] * T + t->t_c[i];
             if (logp)
-                logp[row] = w->logp_c[i];
+                logp[row] = t->logp_c[i];
             if (ent)
-                ent[row] = w->ent_c[i];
+                ent[row] = t->ent_c[i];
         }
-        tf_logprob_backward(w->logits_c, w->tgt_c, t->lse_c, w->ent_c, t->dlogp_c, t->dent_c, n,
+        tf_logprob_backward(t->logits_c, t->tgt_c, t->lse_c, t->ent_c, t->dlogp_c, t->dent_c, n,
                             m->V);
         /* d rows [n, C] = dlogits W_head; dW_head += dlogits^T rows */
-        tf_lin_backward(m, t->drows_c, G(t, m->lm_head.w), NULL, w->logits_c, w->rows_c,
+        tf_lin_backward(m, t->drows_c, G(t, m->lm_head.w), NULL, t->logits_c, t->rows_c,
                         &m->lm_head, NULL, n, 0, NULL, NULL);
         for (int i = 0; i < n; i++)
             memcpy(t->dlnf + ((size_t)t->b_c[i] * T + t->t_c[i]) * C, t->drows_c + i * C,
@@ -508,19 +524,22 @@ typedef struct {
 } adam_ctx;
 
 /* torch.optim.AdamW's update, in its order of operations */
-static void adam_range(void *p, long i0, long i1)
+TF_VEC static void adam_range(void *p, long i0, long i1)
 {
     const adam_ctx *c = p;
-    float *w = c->w, *g = c->g, *m1 = c->m1, *m2 = c->m2;
-    float step_size = c->lr / c->bc1;
+    float *restrict w = c->w, *restrict m1 = c->m1, *restrict m2 = c->m2;
+    const float *restrict g = c->g;
+    float step_size = c->lr / c->bc1, keep = c->decay ? 1.0f - c->lr * c->wd : 1.0f;
+    float b1 = c->b1, b2 = c->b2, clip = c->clip, bc2s = c->bc2s, eps = c->eps;
+#pragma omp simd
     for (long i = i0; i < i1; i++) {
-        float gi = g[i] * c->clip;
-        if (c->decay)
-            w[i] *= 1.0f - c->lr * c->wd;
-        m1[i] = m1[i] * c->b1 + gi * (1.0f - c->b1);
-        m2[i] = m2[i] * c->b2 + gi * gi * (1.0f - c->b2);
-        float denom = sqrtf(m2[i]) / c->bc2s + c->eps;
-        w[i] -= step_size * m1[i] / denom;
+        float gi = g[i] * clip;
+        float wi = w[i] * keep;
+        float a = m1[i] * b1 + gi * (1.0f - b1);
+        float v = m2[i] * b2 + gi * gi * (1.0f - b2);
+        m1[i] = a;
+        m2[i] = v;
+        w[i] = wi - step_size * a / (sqrtf(v) / bc2s + eps);
     }
 }
 
@@ -530,13 +549,20 @@ typedef struct {
     long n;
 } norm_ctx2;
 
-static void sq_part(void *p, int part, int nparts)
+/* Sums of squares in fp32 over blocks of 4096, added up in double. */
+TF_VEC static void sq_part(void *p, int part, int nparts)
 {
     norm_ctx2 *c = p;
     long lo = c->n * part / nparts, hi = c->n * (part + 1) / nparts;
     double s = 0;
-    for (long i = lo; i < hi; i++)
-        s += (double)c->g[i] * c->g[i];
+    for (long i0 = lo; i0 < hi; i0 += 4096) {
+        long i1 = i0 + 4096 < hi ? i0 + 4096 : hi;
+        float b = 0;
+#pragma omp simd reduction(+ : b)
+        for (long i = i0; i < i1; i++)
+            b += c->g[i] * c->g[i];
+        s += b;
+    }
     c->part[part] = s;
 }
 

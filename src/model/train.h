@@ -59,6 +59,7 @@ typedef struct tf_train_opts {
     float beta1, beta2, eps, weight_decay; /* 0 = the defaults 0.9, 0.999, 1e-8; decay 0 */
     float max_grad_norm;                  /* > 0: clip the global norm (clip_grad_norm_) */
     int checkpointing;                    /* keep one tensor per layer; recompute the rest */
+    int head_rows;                        /* LM-head rows per chunk; 0: about 32M logits */
 } tf_train_opts;
 
 typedef struct tf_trainer tf_trainer;

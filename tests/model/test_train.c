@@ -451,7 +451,7 @@ static float *all_grads(tf_trainer *tr, const fx_t *x, const char *which, size_t
     return g;
 }
 
-TEST(train_gradient_checkpointing_gives_the_same_gradients)
+TEST(train_checkpointing_and_head_chunks_give_the_same_gradients)
 {
     const char *fams[] = {"gpt2", "qwen3"};
     for (size_t k = 0; k < ARRAY_LEN(fams); k++)
@@ -470,16 +470,19 @@ TEST(train_gradient_checkpointing_gives_the_same_gradients)
                 tf_model *m = tf_load(dir, NULL, &e);
                 if (lora)
                     CHECK(tf_lora_load(m, ad, &e) == 0);
-                tf_train_opts o = {.checkpointing = ck};
+                /* the second run also makes the LM head 4 rows at a time */
+                tf_train_opts o = {.checkpointing = ck, .head_rows = ck ? 4 : 0};
                 tf_trainer *tr = tf_trainer_new(m, &o, &e);
                 CHECK(loss_of(tr, &x, 0, &loss[ck], &e) == 0);
                 g[ck] = all_grads(tr, &x, lora ? "lora.grad." : "grad.", &n);
                 tf_trainer_free(tr);
                 tf_free(m);
             }
-            CHECK(n > 0 && loss[0] == loss[1]);
-            CHECK_MSG(same(g[0], g[1], n), "%s%s: checkpointing changed the gradients", fams[k],
-                      lora ? " (LoRA)" : "");
+            /* the head's chunks add its weight gradient in another order */
+            CHECK(n > 0 && fabs(loss[0] - loss[1]) < 1e-6 * fabs(loss[0]));
+            CHECK_MSG(rel_err(g[1], g[0], n) < 1e-6,
+                      "%s%s: checkpointing / chunking changed the gradients by %.2e", fams[k],
+                      lora ? " (LoRA)" : "", rel_err(g[1], g[0], n));
             free(g[0]);
             free(g[1]);
             st_close(&x.f);
