@@ -131,3 +131,32 @@ int random_bytes(void *p, size_t n)
     }
     return 0;
 }
+
+int file_mkdirs(const char *path, err_t *e)
+{
+    if (!path[0])
+        return err_set(e, "an empty directory name");
+    char *p = xstrdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s)
+            continue;
+        char c = *s;
+        *s = 0;
+        struct stat st;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            err_set(e, "%s: %s", p, strerror(errno));
+            free(p);
+            return -1;
+        }
+        if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            err_set(e, "%s: not a directory", p);
+            free(p);
+            return -1;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    free(p);
+    return 0;
+}
