@@ -345,7 +345,7 @@ int env_score_table(const env_table *pred, const env_table *gold, const long *ke
 int env_score(const env_table *pred, const env_table *golds, size_t n, const env_gold_meta *meta,
               env_score_mode mode, char *why, size_t whylen)
 {
-    char first[512] = "";
+    char first[512] = "", config[256] = "";
     for (size_t i = 0; i < n; i++) {
         const long *keep = NULL;
         size_t nkeep = 0;
@@ -356,9 +356,9 @@ int env_score(const env_table *pred, const env_table *golds, size_t n, const env
                 keep = meta->lists[i].idx, nkeep = meta->lists[i].n;
             } else {
                 /* evaluate.py fails here (IndexError): no list for this variant */
-                if (!first[0])
-                    snprintf(first, sizeof first, "condition_cols has %zu lists, no list for gold "
-                                                  "variant %zu", meta->nlists, i + 1);
+                if (!config[0])
+                    snprintf(config, sizeof config, "condition_cols has %zu lists, no list for "
+                                                    "gold variant %zu", meta->nlists, i + 1);
                 continue;
             }
         }
@@ -369,7 +369,9 @@ int env_score(const env_table *pred, const env_table *golds, size_t n, const env
         if (!first[0])
             snprintf(first, sizeof first, "%s", w);
     }
-    if (why)
+    if (why && config[0])
+        snprintf(why, whylen, "%s", config);
+    else if (why)
         snprintf(why, whylen, "%s%s", n > 1 ? "no gold variant matches; the first: " : "",
                  n ? first : "no gold table");
     return 0;
