@@ -167,8 +167,16 @@ static int resolve(env_tasks *ts, env_task *t, const env_task_opts *o, const cha
     if (k >= 0) {
         const char *url = o->db_urls->items[k];
         db_url u;
-        if (db_url_parse(url, &u, e) != 0)
-            return err_set(e, "%s: database '%s': URL '%s' does not parse", where, t->db, url);
+        err_t ue;
+        if (db_url_parse(url, &u, &ue) != 0)
+            return err_set(e, "%s: database '%s': %s", where, t->db, ue.msg);
+        if (strcmp(u.dialect, "sqlite") && strcmp(u.dialect, "postgresql") &&
+            strcmp(u.dialect, "duckdb")) {
+            err_set(e, "%s: database '%s': URL '%s' is not sqlite, postgresql or duckdb", where,
+                    t->db, url);
+            db_url_free(&u);
+            return -1;
+        }
         free(t->engine);
         t->engine = xstrdup(u.dialect);
         db_url_free(&u);
