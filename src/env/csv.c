@@ -309,7 +309,7 @@ static pthread_once_t pow10_once = PTHREAD_ONCE_INIT;
 static void pow10_init(void)
 {
     for (int k = 0; k <= 308; k++) {
-        char lit[8];
+        char lit[16];
         snprintf(lit, sizeof lit, "1e%d", k);
         pow10_tab[k] = strtod(lit, NULL);
     }

@@ -245,13 +245,16 @@ int env_tasks_load(const char *path, const env_task_opts *o, env_tasks *ts, err_
     env_task_opts none = {0};
     if (!o)
         o = &none;
-    if ((o->db_names == NULL) != (o->db_urls == NULL) ||
-        (o->db_names && o->db_names->len != o->db_urls->len))
-        return err_set(e, "database map: names and URLs differ in number");
     size_t len;
-    char *text = file_read(path, &len, e);
+    char *text = NULL;
+    if ((o->db_names == NULL) != (o->db_urls == NULL) ||
+        (o->db_names && o->db_names->len != o->db_urls->len)) {
+        err_set(e, "database map: names and URLs differ in number");
+        goto fail;
+    }
+    text = file_read(path, &len, e);
     if (!text)
-        return -1;
+        goto fail;
     size_t cap = 0;
     int line = 0;
     for (char *s = text, *nl; s < text + len; s = nl + 1) {
