@@ -494,7 +494,7 @@ int env_csv_parse(const char *text, size_t len, const char *name, env_table *t, 
             case ENV_DT_INT:
                 if (parse_int(s, f->len, &iv) == 0) {
                     cell->kind = ENV_INT, cell->i = iv;
-                } else { /* uint64 range: kept as a float (see the header) */
+                } else { /* uint64 range: kept as a float (see env.h) */
                     parse_float(s, f->len, &dv);
                     cell->kind = ENV_FLOAT, cell->f = dv;
                 }

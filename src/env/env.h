@@ -93,7 +93,9 @@ void env_csv_write(const env_table *t, buf_t *out);
 /* Parses CSV text as pandas.read_csv (C engine, default options) would:
  * header row, blank lines skipped, pandas' NA tokens ("", "NULL", "NA",
  * "None", "nan", ...) missing, then per column int64 / float64 / bool /
- * object. name (a file name) prefixes errors: "name:LINE: what". */
+ * object, numbers parsed by pandas' own float converter. (An integer
+ * column beyond int64 but within uint64, uint64 in pandas, is kept as
+ * floats.) name (a file name) prefixes errors: "name:LINE: what". */
 int env_csv_parse(const char *text, size_t len, const char *name, env_table *t, err_t *e);
 int env_csv_read_file(const char *path, env_table *t, err_t *e);
 
@@ -127,9 +129,9 @@ typedef struct env_gold {
 int env_gold_open(const char *dir, env_gold *g, err_t *e);
 void env_gold_close(env_gold *g);
 const env_gold_meta *env_gold_find(const env_gold *g, const char *instance_id);
-/* Names of the gold variants of an id in name order: "<id>.csv" and
- * "<id>_a.csv", "<id>_b.csv", ... (the official pattern <id>(_[a-z])?.csv).
- * 0 and names filled (possibly none). */
+/* Appends the names of an id's gold variants in name order: "<id>.csv"
+ * and "<id>_a.csv", "<id>_b.csv", ... (evaluate.py's pattern
+ * <id>(_[a-z])?.csv); none when the id has no gold CSV. */
 void env_gold_variants(const env_gold *g, const char *instance_id, strlist_t *names);
 /* Reads every variant; -1 with e when there is none or one does not parse. */
 int env_gold_load(const env_gold *g, const char *instance_id, env_table **tables, size_t *n,
