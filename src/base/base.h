@@ -157,4 +157,20 @@ uint64_t rng_next(rng_t *r);
 /* Uniform in [0, 1) with 53 random bits. */
 double rng_uniform(rng_t *r);
 
+/* ---- progress bars on stderr (base/progress.c). Drawn in place, at most
+ * ten times a second, only when stderr is a terminal (a log file or a
+ * test gets nothing until progress_finish, which prints one summary line
+ * there). Not thread-safe: one thread updates a bar. */
+typedef struct progress {
+    char label[48];
+    size_t total, done;
+    uint64_t t0_ns, drawn_ns;
+    int tty;
+} progress_t;
+void progress_start(progress_t *p, const char *label, size_t total);
+/* Sets the count done; note (may be NULL) is shown after the bar. */
+void progress_update(progress_t *p, size_t done, const char *note);
+/* Ends the bar with a final line: "label: done/total in 1.2 s". */
+void progress_finish(progress_t *p);
+
 #endif

@@ -118,6 +118,8 @@ int file_write_atomic(const char *path, const void *data, size_t n, err_t *e)
 
 int dir_make(const char *path, err_t *e)
 {
+    if (!path[0])
+        return err_set(e, "an empty directory name");
     char *p = xstrdup(path);
     for (char *q = p + 1;; q++) {
         char c = *q;
@@ -198,3 +200,4 @@ int random_bytes(void *p, size_t n)
     }
     return 0;
 }
+

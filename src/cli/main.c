@@ -13,6 +13,7 @@ static void usage(FILE *f)
             "  mcp-db     the MCP database server (DB_URL=...; stdio, or --http 127.0.0.1:8000)\n"
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
+            "  eval       score a folder of predicted SQL on Spider 2.0 tasks (official rule)\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return cmd_mcp_db(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate"))
         return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
