@@ -554,13 +554,14 @@ TF_VEC static void sq_part(void *p, int part, int nparts)
 {
     norm_ctx2 *c = p;
     long lo = c->n * part / nparts, hi = c->n * (part + 1) / nparts;
+    const float *g = c->g;
     double s = 0;
     for (long i0 = lo; i0 < hi; i0 += 4096) {
         long i1 = i0 + 4096 < hi ? i0 + 4096 : hi;
         float b = 0;
 #pragma omp simd reduction(+ : b)
         for (long i = i0; i < i1; i++)
-            b += c->g[i] * c->g[i];
+            b += g[i] * g[i];
         s += b;
     }
     c->part[part] = s;
