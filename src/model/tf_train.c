@@ -515,6 +515,41 @@ int tf_train_weighted(tf_trainer *t, const int32_t *tokens, const int *lens, int
     return rc;
 }
 
+int tf_train_seqs(tf_trainer *t, const tf_seq *seqs, int n, int micro_batch, double *loss,
+                  err_t *e)
+{
+    if (micro_batch < 1)
+        return err_set(e, "micro_batch = %d: must be at least 1", micro_batch);
+    double total = 0;
+    int rc = 0;
+    for (int s0 = 0; s0 < n && rc == 0; s0 += micro_batch) {
+        int B = n - s0 < micro_batch ? n - s0 : micro_batch, T = 1;
+        for (int b = 0; b < B; b++) {
+            if (seqs[s0 + b].len < 1)
+                return err_set(e, "sequence %d is empty", s0 + b);
+            T = seqs[s0 + b].len > T ? seqs[s0 + b].len : T;
+        }
+        int32_t *tok = xcalloc((size_t)B * T, sizeof *tok);
+        float *w = xcalloc((size_t)B * T, sizeof *w);
+        int *lens = xmalloc(sizeof(int) * (size_t)B);
+        for (int b = 0; b < B; b++) {
+            const tf_seq *q = &seqs[s0 + b];
+            memcpy(tok + (size_t)b * T, q->tokens, sizeof *tok * (size_t)q->len);
+            memcpy(w + (size_t)b * T, q->weights, sizeof *w * (size_t)(q->len - 1));
+            lens[b] = q->len;
+        }
+        double l = 0;
+        rc = tf_train_weighted(t, tok, lens, B, T, NULL, w, &l, e);
+        total += l;
+        free(tok);
+        free(w);
+        free(lens);
+    }
+    if (loss)
+        *loss = total;
+    return rc;
+}
+
 /* ---- AdamW ---- */
 
 typedef struct {

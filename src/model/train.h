@@ -89,6 +89,21 @@ int tf_train_fb(tf_trainer *t, const int32_t *tokens, const int *lens, int B, in
 int tf_train_weighted(tf_trainer *t, const int32_t *tokens, const int *lens, int B, int T,
                       const int32_t *targets, const float *w, double *loss, err_t *e);
 
+/* Sequences of different lengths, the unit of supervised fine-tuning:
+ * weights[t] weighs the loss of predicting tokens[t + 1] at position t
+ * (0 masks it: prompts, tool results); weights[len - 1] is not used. */
+typedef struct tf_seq {
+    const int32_t *tokens;
+    int len;
+    const float *weights;
+} tf_seq;
+
+/* Forward and backward over n sequences, micro_batch of them at a time
+ * (each micro-batch padded to its longest), adding the gradients of
+ * loss = -sum weights * logp; *loss (may be NULL) gets its value. */
+int tf_train_seqs(tf_trainer *t, const tf_seq *seqs, int n, int micro_batch, double *loss,
+                  err_t *e);
+
 /* Copies the accumulated gradient of one tensor, named as in the
  * checkpoint: a Hugging Face name ("model.layers.0.mlp.up_proj.weight",
  * in the file's layout) when training every parameter, a PEFT name

@@ -686,3 +686,44 @@ TEST(train_schedules_follow_transformers)
     CHECK(fabsf(tf_sched_lr(&cos_, 35) - 0.5f * (1 + cosf((float)M_PI * 0.25f))) < 1e-6f);
     CHECK(tf_sched_lr(&con, 2) == 0.25f && tf_sched_lr(&con, 50) == 0.5f);
 }
+
+TEST(train_sequences_of_different_lengths_equal_one_padded_batch)
+{
+    fx_t x;
+    if (!fx_open(&x, "qwen2"))
+        return;
+    char dir[4300];
+    model_path(dir, sizeof dir, "qwen2");
+    err_t e;
+    tf_seq q[3];
+    for (int b = 0; b < x.B; b++)
+        q[b] = (tf_seq){x.tokens + (size_t)b * x.T, x.lens[b], x.w + (size_t)b * x.T};
+    double l[2];
+    float *g[2];
+    size_t n;
+    for (int k = 0; k < 2; k++) {
+        tf_model *m = tf_load(dir, NULL, &e);
+        tf_trainer *tr = tf_trainer_new(m, NULL, &e);
+        if (k == 0)
+            CHECK(loss_of(tr, &x, 0, &l[0], &e) == 0);
+        else
+            CHECK_MSG(tf_train_seqs(tr, q, x.B, 2, &l[1], &e) == 0, "%s", e.msg);
+        g[k] = all_grads(tr, &x, "grad.", &n);
+        tf_trainer_free(tr);
+        tf_free(m);
+    }
+    CHECK_MSG(fabs(l[0] - l[1]) < 1e-6 * fabs(l[0]), "%.8f vs %.8f", l[0], l[1]);
+    CHECK_MSG(rel_err(g[1], g[0], n) < 1e-5, "gradients differ by %.2e", rel_err(g[1], g[0], n));
+    free(g[0]);
+    free(g[1]);
+    tf_seq empty = {x.tokens, 0, x.w};
+    tf_model *m = tf_load(dir, NULL, &e);
+    tf_trainer *tr = tf_trainer_new(m, NULL, &e);
+    CHECK(tf_train_seqs(tr, &empty, 1, 1, NULL, &e) != 0);
+    CHECK_CONTAINS(e.msg, "sequence 0 is empty");
+    CHECK(tf_train_seqs(tr, q, 1, 0, NULL, &e) != 0);
+    CHECK_CONTAINS(e.msg, "micro_batch = 0");
+    tf_trainer_free(tr);
+    tf_free(m);
+    st_close(&x.f);
+}
