@@ -409,7 +409,17 @@ int stdio_wait(mcp_client *c, json_t *id, uint64_t deadline_ns, json_t **resp, e
             io->roff = 0;
         }
         if (io->rbuf.len > MCP_MAX_MESSAGE) {
+            /* The stream cannot be resynchronised: stop the server, so the
+             * next call starts a fresh one. */
             err_set(e, "MCP server '%s' sent a message over %u bytes", c->name, MCP_MAX_MESSAGE);
+            if (io->pid > 0) {
+                kill(-io->pid, SIGKILL);
+                kill(io->pid, SIGKILL);
+                reap(io, 5000);
+            }
+            finish_child(io);
+            buf_reset(&io->rbuf);
+            io->roff = 0;
             return RPC_FAIL;
         }
         if (io->out_fd < 0)

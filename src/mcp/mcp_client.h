@@ -17,7 +17,9 @@
  * are then reused for every call until mcp_servers_free(). A child that
  * died is started again (and initialized again) on the next call, which is
  * retried once; mcp_client_restarts() counts these. Everything here is
- * thread-safe; calls to one server run one at a time.
+ * thread-safe; calls to one server run one at a time. The first
+ * mcp_client_get() sets SIGPIPE to be ignored in this process (writing to
+ * a server that died must fail with EPIPE, not end us).
  *
  * Child servers get only HOME, LOGNAME, PATH, SHELL, TERM and USER from
  * our environment, plus the entry's `env` (what the SDK clients do). Their
