@@ -292,6 +292,8 @@ TEST(client_mcp_db_typed_rows)
     CHECK(mcp_client_call_json(c, "execute_query", args, NULL, 5000, &plain, &e) == 0);
     CHECK(mcp_client_call_json(c, "execute_query", args, meta, 5000, &typed, &e) == 0);
     CHECK_STR(typed.text, plain.text);
+    /* an empty blob (SQLite hands back a NULL pointer for it) */
+    CHECK_CONTAINS(plain.text, "name: fig\nprice: 1e-05\ndata: b''\n");
     CHECK(!json_object_get(json_object_get(plain.raw, "structuredContent"), "rows"));
     json_t *sc = json_object_get(typed.raw, "structuredContent");
     CHECK_STR(json_string_value(json_object_get(sc, "result")), plain.text);
