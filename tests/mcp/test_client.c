@@ -434,14 +434,14 @@ TEST(client_prompt_json)
 /* ---- retrain mcp-db over Streamable HTTP ---- */
 
 /* Starts `retrain mcp-db --http 127.0.0.1:PORT` (0: any); fills url. */
-static int start_http(child_t *ch, int port, const char *extra, char url[128])
+static int start_http_env(child_t *ch, int port, const char *extra, const char *env2, char url[128])
 {
     static char dburl[4300];
     snprintf(dburl, sizeof dburl, "DB_URL=sqlite:///%s", test_db());
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     char *argv[] = {(char *)test_retrain_bin(), "mcp-db", "--http", addr, (char *)extra, NULL};
-    char *env[] = {dburl, NULL};
+    char *env[] = {dburl, (char *)env2, NULL};
     if (child_start(ch, argv, env) != 0)
         return -1;
     buf_t log;
@@ -462,6 +462,11 @@ static int start_http(child_t *ch, int port, const char *extra, char url[128])
     buf_free(&log);
     child_kill(ch);
     return -1;
+}
+
+static int start_http(child_t *ch, int port, const char *extra, char url[128])
+{
+    return start_http_env(ch, port, extra, NULL, url);
 }
 
 static void stop_http(child_t *ch)
@@ -523,6 +528,25 @@ TEST(client_mcp_db_http)
     CHECK_STR(r.text, "items");
     mcp_result_free(&r);
     CHECK(mcp_client_ping(c, &e) == 0);
+    mcp_servers_free(m);
+    stop_http(&ch);
+
+    /* a server that wants a bearer token: the config's headers carry it */
+    CHECK(start_http_env(&ch, 0, NULL, "MCP_TOKEN=s3cret", url) == 0);
+    cfg = json_pack("{s:{s:{s:s, s:{s:s}}, s:{s:s}}}", "mcpServers", "good", "url", url, "headers",
+                    "Authorization", "Bearer s3cret", "bad", "url", url);
+    m = mcp_servers_from_json(cfg, "test", &e);
+    json_decref(cfg);
+    CHECK(m);
+    c = mcp_client_get(m, "good", &e);
+    CHECK_MSG(c, "%s", e.msg);
+    CHECK(mcp_client_call(c, "all_table_names", NULL, 5000, &r, &e) == 0);
+    CHECK_STR(r.text, "items");
+    mcp_result_free(&r);
+    CHECK(mcp_client_get(m, "bad", &e) == NULL);
+    char want[300];
+    snprintf(want, sizeof want, "MCP server 'bad': %s answered HTTP 401", url);
+    CHECK_CONTAINS(e.msg, want);
     mcp_servers_free(m);
     stop_http(&ch);
 }
