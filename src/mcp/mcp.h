@@ -145,7 +145,8 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
  * execute_query whose params carry "_meta": {"retrain/rows": true} gets,
  * besides the unchanged text, a structuredContent of
  *   {"columns": ["name", ...],
- *    "rows": [[value, ...], ...],   every row, up to MCP_DB_ROWS_MAX
+ *    "rows": [[value, ...], ...],   every row, up to MCP_DB_ROWS_MAX rows
+ *                                   and about MCP_DB_ROWS_MAX_BYTES of JSON
  *    "truncated": false}            true when more rows were left out
  * (plus "result": the text, for clients of protocol 2025-06-18 and later).
  * Values: integers and floats as JSON numbers (floats in their shortest
@@ -157,6 +158,7 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
  * empty columns and rows; a failed query (text "Error: ...") gives none.
  * The rows come from the same single run of the query as the text. */
 #define MCP_DB_ROWS_MAX 100000
+#define MCP_DB_ROWS_MAX_BYTES (32u << 20) /* well under clients' 64 MiB message limit */
 /* The same text, and *rows the structuredContent above (a new object;
  * NULL when the query failed). */
 void mcp_db_execute_query_rows(db_conn *conn, const mcp_db_config *cfg, const char *sql,

@@ -454,9 +454,12 @@ static void execute_query(db_conn *conn, const mcp_db_config *cfg, const char *s
         prefix_len[c] = n + 2;
         prefix_cp[c] = utf8_count(name, n) + 2;
     }
-    /* typed rows: collected past the text's limit, up to MCP_DB_ROWS_MAX */
+    /* typed rows: collected past the text's limit, up to MCP_DB_ROWS_MAX
+     * rows and about MCP_DB_ROWS_MAX_BYTES of JSON (counted as the value
+     * bytes plus a few for quotes and commas) */
     json_t *rows = NULL;
     int rows_truncated = 0;
+    size_t rows_bytes = 0;
     if (rows_out)
         rows = json_array();
     long long size = 0, i = 0, shown = 0;
@@ -471,7 +474,14 @@ static void execute_query(db_conn *conn, const mcp_db_config *cfg, const char *s
         if (have_sink)
             sink_row(&sink, row, ncols, &val);
         if (rows) {
-            if (json_array_size(rows) < MCP_DB_ROWS_MAX) {
+            size_t row_bytes = 2;
+            for (size_t c = 0; c < ncols; c++)
+                row_bytes += 4 + (row[c].kind == DBV_TEXT || row[c].kind == DBV_OTHER
+                                      ? row[c].len
+                                      : row[c].kind == DBV_BLOB ? (row[c].len + 2) / 3 * 4 : 24);
+            if (!rows_truncated && json_array_size(rows) < MCP_DB_ROWS_MAX &&
+                rows_bytes + row_bytes <= MCP_DB_ROWS_MAX_BYTES) {
+                rows_bytes += row_bytes;
                 json_t *r = json_array();
                 for (size_t c = 0; c < ncols; c++)
                     json_array_append_new(r, typed_value(&row[c], &val));

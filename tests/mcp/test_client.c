@@ -352,6 +352,19 @@ TEST(client_mcp_db_typed_rows)
     mcp_result_free(&typed);
     json_decref(args);
 
+    /* wide rows stop at about MCP_DB_ROWS_MAX_BYTES of JSON */
+    args = json_pack("{s:s}", "query",
+                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+                     "SELECT i, hex(zeroblob(10000)) AS wide FROM n");
+    CHECK(mcp_client_call_json(c, "execute_query", args, meta, 30000, &typed, &e) == 0);
+    sc = json_object_get(typed.raw, "structuredContent");
+    size_t nrows = json_array_size(json_object_get(sc, "rows"));
+    CHECK_MSG(nrows > 1000 && nrows < 2000, "%zu rows", nrows);
+    CHECK(nrows == (MCP_DB_ROWS_MAX_BYTES - 0) / (2 + 4 + 24 + 4 + 20000));
+    CHECK(json_is_true(json_object_get(sc, "truncated")));
+    mcp_result_free(&typed);
+    json_decref(args);
+
     /* an error: the text, and no rows */
     args = json_pack("{s:s}", "query", "SELECT nope FROM items");
     CHECK(mcp_client_call_json(c, "execute_query", args, meta, 5000, &typed, &e) == 0);
