@@ -27,8 +27,8 @@ static void usage(FILE *f)
             "  --meta JSON        the call's _meta object, e.g. '{\"retrain/rows\": true}'\n"
             "  --raw              print the whole result as JSON instead of its text\n"
             "  --timeout-ms N     time limit of the call (default 30000)\n"
-            "  --log-level LEVEL  stderr logging (servers' stderr included): debug, info, warning,\n"
-            "                     error, quiet\n"
+            "  --log-level LEVEL  stderr logging, servers' stderr included: debug, info,\n"
+            "                     warning, error, quiet\n"
             "  --conformance URL  a client for the conformance suite's scenarios: initialize,\n"
             "                     list the tools, call each with sample arguments from its schema\n"
             "exit status: 0 ok, 1 the tool's result is an error, 2 anything else\n");

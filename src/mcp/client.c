@@ -76,7 +76,8 @@ static int string_map(json_t *obj, const char *where, const char *key, const cha
         return err_set(e, "%s: %s must be an object of strings", where, key);
     const char *k;
     json_t *v;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         if (!json_is_string(v))
             return err_set(e, "%s: %s.%s must be a string", where, key, k);
         if (!*k || strchr(k, '=') || strchr(k, ':'))
@@ -189,7 +190,8 @@ mcp_servers *mcp_servers_from_json(const json_t *config, const char *where, err_
         }
         const char *name;
         json_t *ent;
-        json_object_foreach((json_t *)servers, name, ent) {
+        json_object_foreach((json_t *)servers, name, ent)
+        {
             if (parse_entry(m, name, ent, where, e))
                 goto fail;
         }
@@ -203,8 +205,10 @@ mcp_servers *mcp_servers_from_json(const json_t *config, const char *where, err_
             goto fail;
         for (size_t i = 0; i < m->n; i++)
             if (!strcmp(m->clients[i]->name, "default")) {
-                err_set(e, "%s: mcp_server_url names the server 'default', which mcpServers "
-                           "already has", where);
+                err_set(e,
+                        "%s: mcp_server_url names the server 'default', which mcpServers "
+                        "already has",
+                        where);
                 goto fail;
             }
         mcp_client *c = client_new(m, "default");
@@ -313,7 +317,9 @@ json_t *client_answer_server_request(mcp_client *c, json_t *msg)
             json_t *data = json_object_get(p, "data");
             char *d = json_is_string(data) ? NULL : json_dumps(data, JSON_COMPACT);
             log_debug("[%s] %s: %s", c->name, json_string_value(json_object_get(p, "level")),
-                      json_is_string(data) ? json_string_value(data) : d ? d : "");
+                      json_is_string(data) ? json_string_value(data)
+                      : d                  ? d
+                                           : "");
             free(d);
         }
         return NULL;
@@ -361,7 +367,8 @@ static int rpc(mcp_client *c, const char *method, json_t *params, int timeout_ms
         if (err) {
             const char *m = json_string_value(json_object_get(err, "message"));
             err_set(e, "MCP server '%s': %s failed: %s (error %lld)", c->name, method,
-                    m ? m : "no message", (long long)json_integer_value(json_object_get(err, "code")));
+                    m ? m : "no message",
+                    (long long)json_integer_value(json_object_get(err, "code")));
             if (error)
                 *error = json_incref(err);
             rc = RPC_FAIL;
@@ -386,8 +393,9 @@ static int notify(mcp_client *c, const char *method, json_t *params, err_t *e)
     int rc;
     if (c->is_http) {
         json_t *ignore = NULL;
-        rc = http_post(c, n, NULL, time_now_ns() + (uint64_t)c->mgr->request_timeout_ms * 1000000ull,
-                       &ignore, e);
+        rc =
+            http_post(c, n, NULL, time_now_ns() + (uint64_t)c->mgr->request_timeout_ms * 1000000ull,
+                      &ignore, e);
         json_decref(ignore);
     } else {
         rc = stdio_send(c, n, e);
@@ -422,7 +430,8 @@ static int handshake(mcp_client *c, err_t *e)
         buf_init(&m);
         for (size_t i = 0; i < mcp_protocol_nversions; i++)
             buf_printf(&m, "%s%s", i ? ", " : "", mcp_protocol_versions[i]);
-        err_set(e, "MCP server '%s' answered protocol version '%s', which retrain does not speak (%s)",
+        err_set(e,
+                "MCP server '%s' answered protocol version '%s', which retrain does not speak (%s)",
                 c->name, v ? v : "(none)", m.data);
         buf_free(&m);
         json_decref(res);
@@ -537,7 +546,8 @@ static int load_tools(mcp_client *c, err_t *e)
         }
         json_t *params = cursor ? json_pack("{s:O}", "cursor", cursor) : NULL;
         json_t *res;
-        int rc = rpc_retry(c, "tools/list", params, c->mgr->request_timeout_ms, &res, NULL, e, NULL);
+        int rc =
+            rpc_retry(c, "tools/list", params, c->mgr->request_timeout_ms, &res, NULL, e, NULL);
         json_decref(params);
         if (rc != RPC_OK)
             goto fail;
@@ -640,7 +650,8 @@ static char *content_text(json_t *content)
             buf_putc(&b, '\n');
         if (type && !strcmp(type, "text") && text)
             buf_puts(&b, text);
-        else if (type && !strcmp(type, "resource") && json_string_value(json_object_get(res, "text")))
+        else if (type && !strcmp(type, "resource") &&
+                 json_string_value(json_object_get(res, "text")))
             buf_puts(&b, json_string_value(json_object_get(res, "text")));
         else if (type && !strcmp(type, "resource_link"))
             buf_printf(&b, "[resource: %s]", json_string_value(json_object_get(it, "uri")));

@@ -21,14 +21,14 @@ static void curl_init_once(void)
 /* One POST's state, filled by curl's callbacks. */
 typedef struct exchange {
     mcp_client *c;
-    json_t *id;          /* the request's id; NULL for a notification */
-    json_t *resp;        /* our response, once seen */
-    buf_t body;          /* the body (JSON), or the SSE bytes not yet parsed */
-    int sse;             /* the reply is text/event-stream */
+    json_t *id;   /* the request's id; NULL for a notification */
+    json_t *resp; /* our response, once seen */
+    buf_t body;   /* the body (JSON), or the SSE bytes not yet parsed */
+    int sse;      /* the reply is text/event-stream */
     int ctype_seen;
     char session_id[256];
-    buf_t data;          /* the current SSE event's data lines */
-    char event[64];      /* the current SSE event's type */
+    buf_t data;     /* the current SSE event's data lines */
+    char event[64]; /* the current SSE event's type */
     int too_big;
 } exchange;
 
@@ -215,7 +215,8 @@ int http_post(mcp_client *c, const json_t *msg, json_t *id, uint64_t deadline_ns
     } else if (cc != CURLE_OK) {
         err_set(e, "MCP server '%s': %s: %s", c->name, c->http.url, curl_easy_strerror(cc));
         rc = RPC_FAIL;
-    } else if (status == 404 && c->http.session_id[0] && !(method && !strcmp(method, "initialize"))) {
+    } else if (status == 404 && c->http.session_id[0] &&
+               !(method && !strcmp(method, "initialize"))) {
         err_set(e, "MCP server '%s': %s answered 404: the session has ended", c->name, c->http.url);
         c->http.session_id[0] = 0;
         rc = RPC_GONE;
@@ -245,7 +246,10 @@ int http_post(mcp_client *c, const json_t *msg, json_t *id, uint64_t deadline_ns
                         status, m);
             else if (status < 200 || status >= 300)
                 err_set(e, "MCP server '%s': %s answered HTTP %ld%s%.200s", c->name, c->http.url,
-                        status, x.body.len && !x.sse ? ": " : "", x.sse ? "" : x.body.data ? x.body.data : "");
+                        status, x.body.len && !x.sse ? ": " : "",
+                        x.sse         ? ""
+                        : x.body.data ? x.body.data
+                                      : "");
             else
                 err_set(e, "MCP server '%s': %s sent no response to the %s request", c->name,
                         c->http.url, method ? method : "");

@@ -20,26 +20,26 @@ enum {
 };
 
 typedef struct client_stdio {
-    char *command;       /* as configured */
-    strlist_t args;      /* argv[1..] */
-    strlist_t env;       /* "K=V" the config adds */
-    pid_t pid;           /* 0 when not running */
+    char *command;  /* as configured */
+    strlist_t args; /* argv[1..] */
+    strlist_t env;  /* "K=V" the config adds */
+    pid_t pid;      /* 0 when not running */
     int in_fd, out_fd, err_fd;
-    buf_t rbuf;          /* stdout bytes read, unread ones from roff */
+    buf_t rbuf; /* stdout bytes read, unread ones from roff */
     size_t roff;
     pthread_t err_thread;
     int err_thread_on;
     volatile int err_stop;
     pthread_mutex_t err_lock;
-    char last_err[512];  /* the child's last stderr line */
-    char garbage[160];   /* the first stdout line that was not JSON-RPC */
-    int exit_status;     /* from waitpid once reaped, -1 before */
+    char last_err[512]; /* the child's last stderr line */
+    char garbage[160];  /* the first stdout line that was not JSON-RPC */
+    int exit_status;    /* from waitpid once reaped, -1 before */
 } client_stdio;
 
 typedef struct client_http {
     char *url;
-    strlist_t headers;   /* "K: V" the config adds */
-    void *curl;          /* CURL *, made on first use */
+    strlist_t headers; /* "K: V" the config adds */
+    void *curl;        /* CURL *, made on first use */
     char session_id[256];
 } client_http;
 
@@ -50,15 +50,15 @@ struct mcp_client {
     client_stdio io;
     client_http http;
 
-    pthread_mutex_t lock;     /* one exchange at a time */
-    int running;              /* started and initialized */
+    pthread_mutex_t lock; /* one exchange at a time */
+    int running;          /* started and initialized */
     int ever_started;
     int restarts;
     char protocol_version[16];
     long long next_id;
 
     int tools_loaded;
-    json_t *tools_json;       /* array of the raw tool objects */
+    json_t *tools_json; /* array of the raw tool objects */
     mcp_tool *tools;
     size_t ntools;
 };

@@ -82,11 +82,12 @@ static int not_found(mcp_client *c, err_t *e)
         if (strstr(io->args.items[i], "mcp-alchemy"))
             alchemy = 1;
     if (alchemy || !strcmp(io->command, "uvx") || !strcmp(io->command, "uv"))
-        return err_set(e,
-                       "MCP server '%s': command '%s' not found in PATH; for mcp-alchemy use "
-                       "`retrain mcp-db` instead (\"command\": \"retrain\", \"args\": [\"mcp-db\"], "
-                       "\"env\": {\"DB_URL\": ...})",
-                       c->name, io->command);
+        return err_set(
+            e,
+            "MCP server '%s': command '%s' not found in PATH; for mcp-alchemy use "
+            "`retrain mcp-db` instead (\"command\": \"retrain\", \"args\": [\"mcp-db\"], "
+            "\"env\": {\"DB_URL\": ...})",
+            c->name, io->command);
     return err_set(e, "MCP server '%s': command '%s' not found in PATH (%s)", c->name, io->command,
                    child_path(io));
 }

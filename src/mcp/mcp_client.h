@@ -68,7 +68,7 @@ mcp_client *mcp_client_get(mcp_servers *m, const char *name, err_t *e);
 /* ---- one server ---- */
 
 typedef struct mcp_tool {
-    const char *server;      /* the server's name in the config */
+    const char *server; /* the server's name in the config */
     const char *name;
     const char *description; /* "" when the server gives none */
     json_t *input_schema;    /* JSON Schema of the arguments (borrowed) */

@@ -105,12 +105,12 @@ static mcp_servers *fake_servers(const char *mode, char dir[4200], err_t *e)
     return m;
 }
 
-#define NEED_NODE()                                                                          \
-    do {                                                                                     \
-        if (!node_bin()) {                                                                   \
-            test_skip("no node on PATH nor in .deps (run scripts/install-deps)");            \
-            return;                                                                          \
-        }                                                                                    \
+#define NEED_NODE()                                                                                \
+    do {                                                                                           \
+        if (!node_bin()) {                                                                         \
+            test_skip("no node on PATH nor in .deps (run scripts/install-deps)");                  \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 static char *read_small(const char *dir, const char *name)
@@ -146,8 +146,10 @@ TEST(client_config_errors)
 {
     CHECK_STR(load_error("{\"mcpServers\": {\"db\": "),
               "bad.json:1:22: not valid JSON: unexpected token near end of file");
-    CHECK_STR(load_error("{\"servers\": {}}"), "bad.json: no mcpServers object (nor an mcp_server_url)");
-    CHECK_STR(load_error("[1, 2]"), "bad.json: the MCP config must be a JSON object with mcpServers");
+    CHECK_STR(load_error("{\"servers\": {}}"),
+              "bad.json: no mcpServers object (nor an mcp_server_url)");
+    CHECK_STR(load_error("[1, 2]"),
+              "bad.json: the MCP config must be a JSON object with mcpServers");
     CHECK_STR(load_error("{\"mcpServers\": []}"),
               "bad.json: mcpServers must be an object of named servers");
     CHECK_STR(load_error("{\"mcpServers\": {}}"), "bad.json: mcpServers names no server");
@@ -165,15 +167,19 @@ TEST(client_config_errors)
               "bad.json: mcpServers.db.env must be an object of strings");
     CHECK_STR(load_error("{\"mcpServers\": {\"db\": {\"args\": []}}}"),
               "bad.json: mcpServers.db needs a command (a program to start) or a url");
-    CHECK_STR(load_error("{\"mcpServers\": {\"db\": {\"command\": \"x\", \"url\": \"http://h/\"}}}"),
-              "bad.json: mcpServers.db has both command and url; give one");
+    CHECK_STR(
+        load_error("{\"mcpServers\": {\"db\": {\"command\": \"x\", \"url\": \"http://h/\"}}}"),
+        "bad.json: mcpServers.db has both command and url; give one");
     CHECK_STR(load_error("{\"mcpServers\": {\"db\": {\"url\": \"ftp://h/\"}}}"),
               "bad.json: mcpServers.db.url must be an http:// or https:// URL, got 'ftp://h/'");
-    CHECK_STR(load_error("{\"mcpServers\": {\"db\": {\"url\": \"http://h/\", \"type\": \"sse\"}}}"),
-              "bad.json: mcpServers.db.type 'sse' is not supported (stdio, http or streamable-http)");
-    CHECK_STR(load_error("{\"mcp_server_url\": 8000}"), "bad.json: mcp_server_url must be a string");
-    CHECK_STR(load_error("{\"mcpServers\": {\"a\": {\"command\": \"x\"}, \"a\": {\"command\": \"y\"}}}"),
-              "bad.json:1:42: not valid JSON: duplicate object key near '\"a\"'");
+    CHECK_STR(
+        load_error("{\"mcpServers\": {\"db\": {\"url\": \"http://h/\", \"type\": \"sse\"}}}"),
+        "bad.json: mcpServers.db.type 'sse' is not supported (stdio, http or streamable-http)");
+    CHECK_STR(load_error("{\"mcp_server_url\": 8000}"),
+              "bad.json: mcp_server_url must be a string");
+    CHECK_STR(
+        load_error("{\"mcpServers\": {\"a\": {\"command\": \"x\"}, \"a\": {\"command\": \"y\"}}}"),
+        "bad.json:1:42: not valid JSON: duplicate object key near '\"a\"'");
 
     err_t e;
     char missing[4300];
@@ -200,8 +206,9 @@ TEST(client_config_forms)
     mcp_servers_free(m);
 
     /* loading starts nothing: a config whose command is missing loads */
-    char *path = write_file("lazy.json", "{\"mcpServers\": {\"a\": {\"command\": \"no-such-cmd-x\"},"
-                                         " \"b\": {\"url\": \"https://example.invalid/mcp\"}}}");
+    char *path =
+        write_file("lazy.json", "{\"mcpServers\": {\"a\": {\"command\": \"no-such-cmd-x\"},"
+                                " \"b\": {\"url\": \"https://example.invalid/mcp\"}}}");
     m = mcp_servers_load(path, &e);
     CHECK(m);
     CHECK(mcp_servers_count(m) == 2);
@@ -214,10 +221,10 @@ TEST(client_command_not_found)
     err_t e;
     char path[4300];
     snprintf(path, sizeof path, "PATH=%s", test_tmpdir());
-    json_t *cfg = json_pack("{s:{s:{s:s, s:[s], s:{s:s}}, s:{s:s, s:{s:s}}}}", "mcpServers", "alchemy",
-                            "command", "uvx", "args", "mcp-alchemy==2025.8.15", "env", "PATH",
-                            test_tmpdir(), "other", "command", "no-such-server", "env", "PATH",
-                            test_tmpdir());
+    json_t *cfg =
+        json_pack("{s:{s:{s:s, s:[s], s:{s:s}}, s:{s:s, s:{s:s}}}}", "mcpServers", "alchemy",
+                  "command", "uvx", "args", "mcp-alchemy==2025.8.15", "env", "PATH", test_tmpdir(),
+                  "other", "command", "no-such-server", "env", "PATH", test_tmpdir());
     mcp_servers *m = mcp_servers_from_json(cfg, "test", &e);
     json_decref(cfg);
     CHECK(m);
@@ -227,8 +234,8 @@ TEST(client_command_not_found)
                      "\"env\": {\"DB_URL\": ...})");
     CHECK(mcp_client_get(m, "other", &e) == NULL);
     char want[4400];
-    snprintf(want, sizeof want, "MCP server 'other': command 'no-such-server' not found in PATH (%s)",
-             test_tmpdir());
+    snprintf(want, sizeof want,
+             "MCP server 'other': command 'no-such-server' not found in PATH (%s)", test_tmpdir());
     CHECK_STR(e.msg, want);
     mcp_servers_free(m);
 }
@@ -259,14 +266,17 @@ TEST(client_mcp_db_stdio)
     CHECK(!r.is_error);
     mcp_result_free(&r);
 
-    CHECK(mcp_client_call(c, "execute_query", "{\"query\": \"SELECT id, name FROM items WHERE id = :id\", "
-                                              "\"params\": {\"id\": 2}}", 5000, &r, &e) == 0);
+    CHECK(mcp_client_call(c, "execute_query",
+                          "{\"query\": \"SELECT id, name FROM items WHERE id = :id\", "
+                          "\"params\": {\"id\": 2}}",
+                          5000, &r, &e) == 0);
     CHECK_STR(r.text, "1. row\nid: 2\nname: pear\n\nResult: 1 rows");
     CHECK(json_is_object(r.raw));
     mcp_result_free(&r);
 
     /* an unknown table is the server's own isError result */
-    CHECK(mcp_client_call(c, "schema_definitions", "{\"table_names\": [\"nope\"]}", 5000, &r, &e) == 0);
+    CHECK(mcp_client_call(c, "schema_definitions", "{\"table_names\": [\"nope\"]}", 5000, &r, &e) ==
+          0);
     CHECK(r.is_error);
     CHECK_STR(r.text, "Error executing tool schema_definitions: nope");
     mcp_result_free(&r);
@@ -303,7 +313,8 @@ TEST(client_mcp_db_typed_rows)
     CHECK(json_is_false(json_object_get(sc, "truncated")));
     CHECK(json_array_size(rows) == 5);
     json_t *r0 = json_array_get(rows, 0), *r1 = json_array_get(rows, 1);
-    json_t *r2 = json_array_get(rows, 2), *r3 = json_array_get(rows, 3), *r4 = json_array_get(rows, 4);
+    json_t *r2 = json_array_get(rows, 2), *r3 = json_array_get(rows, 3),
+           *r4 = json_array_get(rows, 4);
     CHECK(json_is_integer(json_array_get(r0, 0)) && json_integer_value(json_array_get(r0, 0)) == 1);
     CHECK_STR(json_string_value(json_array_get(r0, 1)), "apple");
     /* floats come back as the very same doubles */
@@ -321,9 +332,10 @@ TEST(client_mcp_db_typed_rows)
     json_decref(args);
 
     /* every row, past the text's 4000 characters; the text is unchanged */
-    args = json_pack("{s:s}", "query",
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
-                     "SELECT i, i * 0.5 AS half FROM n");
+    args =
+        json_pack("{s:s}", "query",
+                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+                  "SELECT i, i * 0.5 AS half FROM n");
     CHECK(mcp_client_call_json(c, "execute_query", args, NULL, 5000, &plain, &e) == 0);
     CHECK(mcp_client_call_json(c, "execute_query", args, meta, 5000, &typed, &e) == 0);
     CHECK_STR(typed.text, plain.text);
@@ -338,9 +350,10 @@ TEST(client_mcp_db_typed_rows)
     json_decref(args);
 
     /* past MCP_DB_ROWS_MAX: truncated */
-    args = json_pack("{s:s}", "query",
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100005) "
-                     "SELECT i FROM n");
+    args = json_pack(
+        "{s:s}", "query",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100005) "
+        "SELECT i FROM n");
     CHECK(mcp_client_call_json(c, "execute_query", args, NULL, 20000, &plain, &e) == 0);
     CHECK(mcp_client_call_json(c, "execute_query", args, meta, 20000, &typed, &e) == 0);
     sc = json_object_get(typed.raw, "structuredContent");
@@ -353,9 +366,10 @@ TEST(client_mcp_db_typed_rows)
     json_decref(args);
 
     /* wide rows stop at about MCP_DB_ROWS_MAX_BYTES of JSON */
-    args = json_pack("{s:s}", "query",
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
-                     "SELECT i, hex(zeroblob(10000)) AS wide FROM n");
+    args =
+        json_pack("{s:s}", "query",
+                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
+                  "SELECT i, hex(zeroblob(10000)) AS wide FROM n");
     CHECK(mcp_client_call_json(c, "execute_query", args, meta, 30000, &typed, &e) == 0);
     sc = json_object_get(typed.raw, "structuredContent");
     size_t nrows = json_array_size(json_object_get(sc, "rows"));
@@ -379,7 +393,8 @@ TEST(client_mcp_db_typed_rows)
     CHECK_STR(typed.text, "No rows returned");
     sc = json_object_get(typed.raw, "structuredContent");
     CHECK(json_array_size(json_object_get(sc, "columns")) == 1);
-    CHECK(json_is_array(json_object_get(sc, "rows")) && json_array_size(json_object_get(sc, "rows")) == 0);
+    CHECK(json_is_array(json_object_get(sc, "rows")) &&
+          json_array_size(json_object_get(sc, "rows")) == 0);
     mcp_result_free(&typed);
     json_decref(args);
     json_decref(meta);
@@ -404,12 +419,16 @@ TEST(client_schema_check)
         {"execute_query", "{\"query\": \"SELECT 1\", \"params\": [1]}",
          "Invalid arguments for tool execute_query: 'params' must be an object, got array"},
         {"schema_definitions", "{\"table_names\": [\"a\", 3]}",
-         "Invalid arguments for tool schema_definitions: 'table_names[1]' must be a string, got integer"},
-        {"execute_query", "[1]", "Invalid arguments for tool execute_query: arguments must be an object, got array"},
-        {"execute_query", "{\"query\": ", "Invalid arguments for tool execute_query: not valid JSON "
-                                         "(unexpected token near end of file at column 10)"},
-        {"drop_database", "{}", "Unknown tool: drop_database (this server has: all_table_names, "
-                                "filter_table_names, schema_definitions, execute_query)"},
+         "Invalid arguments for tool schema_definitions: 'table_names[1]' must be a string, got "
+         "integer"},
+        {"execute_query", "[1]",
+         "Invalid arguments for tool execute_query: arguments must be an object, got array"},
+        {"execute_query", "{\"query\": ",
+         "Invalid arguments for tool execute_query: not valid JSON "
+         "(unexpected token near end of file at column 10)"},
+        {"drop_database", "{}",
+         "Unknown tool: drop_database (this server has: all_table_names, "
+         "filter_table_names, schema_definitions, execute_query)"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         CHECK(mcp_client_call(c, cases[i].tool, cases[i].args, 5000, &r, &e) == 0);
@@ -613,7 +632,8 @@ TEST(client_fake_basics)
     CHECK_CONTAINS(r.text, "PATH");
     char *names = xstrdup(r.text);
     mcp_result_free(&r);
-    static const char *allowed[] = {"FAKE_CONFIGURED", "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"};
+    static const char *allowed[] = {"FAKE_CONFIGURED", "HOME", "LOGNAME", "PATH",
+                                    "SHELL",           "TERM", "USER"};
     for (char *tok = strtok(names, ","); tok; tok = strtok(NULL, ",")) {
         int ok = 0;
         for (size_t i = 0; i < ARRAY_LEN(allowed); i++)
@@ -834,7 +854,8 @@ TEST(client_server_everything)
 
 static int dbhub_paths(char js[4200])
 {
-    snprintf(js, 4200, "%s/.deps/npm-bench/node_modules/@bytebase/dbhub/dist/index.js", test_root());
+    snprintf(js, 4200, "%s/.deps/npm-bench/node_modules/@bytebase/dbhub/dist/index.js",
+             test_root());
     if (access(js, R_OK) != 0 || !node22()) {
         test_skip("@bytebase/dbhub (scripts/install-deps --bench) or Node 22 missing from .deps");
         return -1;
@@ -892,7 +913,8 @@ TEST(client_dbhub_http)
     int port = 20000 + (int)(getpid() % 20000);
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
-    char *argv[] = {(char *)node22(), js, "--transport", "http", "--port", port_s, "--dsn", dsn, NULL};
+    char *argv[] = {(char *)node22(), js,      "--transport", "http", "--port",
+                    port_s,           "--dsn", dsn,           NULL};
     child_t ch;
     CHECK(child_start(&ch, argv, NULL) == 0);
     char url[128];
@@ -959,17 +981,22 @@ TEST(client_tools_command)
     CHECK_CONTAINS(out.data, "db: 4 tools (protocol 2025-11-25)\n  all_table_names()\n");
     CHECK_CONTAINS(out.data, "  execute_query(query: string, params?: object)\n"
                              "      Execute a SQL query");
-    snprintf(args, sizeof args, "'%s' --call execute_query --args '{\"query\": \"SELECT 1 AS x\"}'", cfg);
+    snprintf(args, sizeof args, "'%s' --call execute_query --args '{\"query\": \"SELECT 1 AS x\"}'",
+             cfg);
     CHECK(run_tools(args, &out) == 0);
     CHECK_STR(out.data, "1. row\nx: 1\n\nResult: 1 rows\n");
-    snprintf(args, sizeof args, "'%s' --call execute_query --args '{\"query\": \"SELECT 0.1 AS x\"}' "
-                                "--meta '{\"retrain/rows\": true}' --raw", cfg);
+    snprintf(args, sizeof args,
+             "'%s' --call execute_query --args '{\"query\": \"SELECT 0.1 AS x\"}' "
+             "--meta '{\"retrain/rows\": true}' --raw",
+             cfg);
     CHECK(run_tools(args, &out) == 0);
     CHECK_CONTAINS(out.data, "\"structuredContent\":{\"columns\":[\"x\"],\"rows\":[[0.1]],"
                              "\"truncated\":false,");
     /* an error result: its text, exit 1 */
-    snprintf(args, sizeof args, "'%s' --server db --call schema_definitions --args "
-                                "'{\"table_names\": [\"nope\"]}'", cfg);
+    snprintf(args, sizeof args,
+             "'%s' --server db --call schema_definitions --args "
+             "'{\"table_names\": [\"nope\"]}'",
+             cfg);
     CHECK(run_tools(args, &out) == 1);
     CHECK_STR(out.data, "Error executing tool schema_definitions: nope\n");
     snprintf(args, sizeof args, "'%s' --call execute_query --args '{}'", cfg);
@@ -986,11 +1013,14 @@ TEST(client_tools_command)
     CHECK(run_tools(args, &out) == 2);
     CHECK(str_starts(out.data, "retrain tools: --args is not valid JSON: "));
     CHECK(run_tools("", &out) == 2);
-    CHECK_STR(out.data, "retrain tools: no config file given (retrain tools CONFIG.json; see --help)\n");
+    CHECK_STR(out.data,
+              "retrain tools: no config file given (retrain tools CONFIG.json; see --help)\n");
     snprintf(args, sizeof args, "'%s' --timeout-ms -5", cfg);
     CHECK(run_tools(args, &out) == 2);
-    CHECK_STR(out.data, "retrain tools: --timeout-ms takes a number of milliseconds (1 to 86400000)\n");
-    snprintf(args, sizeof args, "'%s'", write_file("broken.json", "{\"mcpServers\": {\"db\": {\"command\": 1}}}"));
+    CHECK_STR(out.data,
+              "retrain tools: --timeout-ms takes a number of milliseconds (1 to 86400000)\n");
+    snprintf(args, sizeof args, "'%s'",
+             write_file("broken.json", "{\"mcpServers\": {\"db\": {\"command\": 1}}}"));
     CHECK(run_tools(args, &out) == 2);
     CHECK_CONTAINS(out.data, "broken.json: mcpServers.db.command must be a non-empty string\n");
     CHECK(strchr(out.data, '\n') == out.data + out.len - 1);
