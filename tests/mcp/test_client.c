@@ -3,11 +3,15 @@
  * fake server that misbehaves on request (tests/fixtures/fake_mcp_server.js):
  * malformed configs, missing commands, servers that exit, write garbage,
  * hang, crash, paginate, or ignore SIGTERM. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -785,6 +789,55 @@ TEST(client_fake_crash_restart)
     mcp_servers_free(m);
 }
 
+/* Several threads share one client: calls run one at a time, and each
+ * gets its own answer. */
+typedef struct thread_job {
+    mcp_client *c;
+    int id, ok;
+} thread_job;
+
+static void *echo_thread(void *arg)
+{
+    thread_job *j = arg;
+    for (int i = 0; i < 25; i++) {
+        char args[64], want[32];
+        snprintf(want, sizeof want, "t%d-%d", j->id, i);
+        snprintf(args, sizeof args, "{\"message\": \"%s\"}", want);
+        mcp_result r;
+        err_t e;
+        if (mcp_client_call(j->c, "echo", args, 5000, &r, &e) != 0)
+            return NULL;
+        int same = !strcmp(r.text, want);
+        mcp_result_free(&r);
+        if (!same)
+            return NULL;
+    }
+    j->ok = 1;
+    return NULL;
+}
+
+TEST(client_fake_threads)
+{
+    NEED_NODE();
+    err_t e;
+    char dir[4200];
+    mcp_servers *m = fake_servers("normal", dir, &e);
+    CHECK(m);
+    mcp_client *c = mcp_client_get(m, NULL, &e);
+    CHECK_MSG(c, "%s", e.msg);
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){.c = c, .id = i};
+        pthread_create(&th[i], NULL, echo_thread, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    mcp_servers_free(m);
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(jobs[i].ok, "thread %d got a wrong answer", i);
+}
+
 /* A server that ignores the end of stdin and SIGTERM gets SIGKILL. */
 TEST(client_fake_shutdown_escalates)
 {
@@ -852,6 +905,21 @@ TEST(client_server_everything)
     mcp_servers_free(m);
 }
 
+/* A port nothing listens on right now (the kernel's pick for port 0). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 static int dbhub_paths(char js[4200])
 {
     snprintf(js, 4200, "%s/.deps/npm-bench/node_modules/@bytebase/dbhub/dist/index.js",
@@ -909,8 +977,9 @@ TEST(client_dbhub_http)
         return;
     char dsn[4300];
     snprintf(dsn, sizeof dsn, "sqlite://%s", test_db());
-    /* a port of its own: dbhub cannot pick a free one and name it */
-    int port = 20000 + (int)(getpid() % 20000);
+    /* dbhub cannot pick a free port and name it: find one for it */
+    int port = free_port();
+    CHECK(port > 0);
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
     char *argv[] = {(char *)node22(), js,      "--transport", "http", "--port",
