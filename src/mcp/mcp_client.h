@@ -108,7 +108,8 @@ int mcp_client_ping(mcp_client *c, err_t *e);
 const char *mcp_client_name(const mcp_client *c);
 /* The protocol version initialize agreed on. */
 const char *mcp_client_protocol_version(const mcp_client *c);
-/* How many times the server was started again after it died. */
+/* How many times the server was started again after it died (HTTP: how
+ * many times a session that ended was initialized again). */
 int mcp_client_restarts(const mcp_client *c);
 
 /* ---- tools for prompts ---- */
