@@ -82,6 +82,8 @@ void py_float_repr(buf_t *b, double v)
  * double quote. */
 static char pick_quote(const char *s, size_t n)
 {
+    if (!n)
+        return '\'';
     return memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
 }
 

@@ -11,6 +11,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  mcp-db     the MCP database server (DB_URL=...; stdio, or --http 127.0.0.1:8000)\n"
+            "  tools      list and call the tools of the MCP servers a config names\n"
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
             "  eval       score a folder of predicted SQL on Spider 2.0 tasks (official rule)\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "mcp-db"))
         return cmd_mcp_db(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tools"))
+        return cmd_tools(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate"))
         return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))

@@ -970,6 +970,8 @@ static void fill_row(db_cursor *cur, sqlite3_stmt *st)
             v->kind = DBV_BLOB;
             v->s = sqlite3_column_blob(st, ci);
             v->len = (size_t)sqlite3_column_bytes(st, ci);
+            if (!v->s) /* an empty blob: SQLite gives NULL, readers want bytes */
+                v->s = "";
             break;
         default:
             v->kind = DBV_NULL;

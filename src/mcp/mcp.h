@@ -70,6 +70,11 @@ typedef struct mcp_call {
     mcp_session *session;
     const mcp_emitter *emitter; /* may be NULL */
     json_t *progress_token;     /* from _meta, may be NULL */
+    json_t *meta;               /* the request's _meta object, may be NULL */
+    /* A tool may set *structured to a new object: it becomes the result's
+     * structuredContent (with "result": text added for clients of
+     * 2025-06-18 and later, whose outputSchema names it). */
+    json_t **structured;
 } mcp_call;
 
 typedef struct mcp_tool_def {
@@ -116,6 +121,11 @@ void mcp_log_to_client(const mcp_call *call, int level, const char *logger, cons
  * a JSON text given where an object or array is expected is parsed, as
  * FastMCP does. Returns 0, or -1 with a readable reason in why. */
 int mcp_validate_args(json_t *schema, json_t *args, buf_t *why);
+/* The client's check before it sends a call: the same subset plus enum,
+ * a list of types, and additionalProperties (false: no unknown members;
+ * a schema: unknown members must match it). Never changes args. Returns 0,
+ * or -1 with the reason in why ("'a' must be a number, got string"). */
+int mcp_check_args(json_t *schema, json_t *args, buf_t *why);
 
 /* ---- the database tools (mcp-alchemy's four) ---- */
 typedef struct mcp_db_config {
@@ -130,6 +140,29 @@ void mcp_db_tools_register(mcp_server *s, db_conn *conn, const mcp_db_config *cf
  * tests and benchmarks that call it in-process). */
 void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const char *sql,
                                json_t *params, buf_t *out);
+
+/* Typed rows (retrain's extension, for scoring): a tools/call of
+ * execute_query whose params carry "_meta": {"retrain/rows": true} gets,
+ * besides the unchanged text, a structuredContent of
+ *   {"columns": ["name", ...],
+ *    "rows": [[value, ...], ...],   every row, up to MCP_DB_ROWS_MAX rows
+ *                                   and about MCP_DB_ROWS_MAX_BYTES of JSON
+ *    "truncated": false}            true when more rows were left out
+ * (plus "result": the text, for clients of protocol 2025-06-18 and later).
+ * Values: integers and floats as JSON numbers (floats in their shortest
+ * round-trip form, so they parse back to the same double; inf and nan,
+ * which JSON lacks, as the strings "inf", "-inf", "nan"), NULL as null,
+ * booleans as true/false, text as strings, blobs as base64 strings (RFC
+ * 4648, with padding), and everything else (dates, decimals, big integers,
+ * intervals) as the string the text shows. A statement without rows gives
+ * empty columns and rows; a failed query (text "Error: ...") gives none.
+ * The rows come from the same single run of the query as the text. */
+#define MCP_DB_ROWS_MAX 100000
+#define MCP_DB_ROWS_MAX_BYTES (32u << 20) /* well under clients' 64 MiB message limit */
+/* The same text, and *rows the structuredContent above (a new object;
+ * NULL when the query failed). */
+void mcp_db_execute_query_rows(db_conn *conn, const mcp_db_config *cfg, const char *sql,
+                               json_t *params, buf_t *out, json_t **rows);
 
 /* ---- transports ---- */
 /* Serves one session over stdin/stdout until stdin closes. Returns the

@@ -294,13 +294,24 @@ static json_t *do_tools_list(mcp_server *s, mcp_session *sess, json_t *id, json_
     return mcp_result_reply(id, json_pack("{s:o}", "tools", tools));
 }
 
-static json_t *tool_result(const char *text, int is_error, int structured)
+/* extra: structuredContent the tool made (stolen), or NULL. */
+static json_t *tool_result_with(const char *text, int is_error, int structured, json_t *extra)
 {
     json_t *r = json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", text,
                           "isError", is_error);
-    if (structured && !is_error)
+    if (extra) {
+        if (structured)
+            json_object_set_new(extra, "result", json_string(text));
+        json_object_set_new(r, "structuredContent", extra);
+    } else if (structured && !is_error) {
         json_object_set_new(r, "structuredContent", json_pack("{s:s}", "result", text));
+    }
     return r;
+}
+
+static json_t *tool_result(const char *text, int is_error, int structured)
+{
+    return tool_result_with(text, is_error, structured, NULL);
 }
 
 static in_flight *flight_add(mcp_server *s, mcp_session *sess, json_t *id)
@@ -385,10 +396,13 @@ static json_t *do_tools_call(mcp_server *s, mcp_session *sess, json_t *id, json_
     }
     buf_free(&why);
 
-    mcp_call call = {.server = s, .session = sess, .emitter = em, .progress_token = NULL};
+    json_t *extra = NULL;
+    mcp_call call = {.server = s, .session = sess, .emitter = em, .structured = &extra};
     json_t *meta = json_object_get(params, "_meta");
-    if (meta)
+    if (json_is_object(meta)) {
+        call.meta = meta;
         call.progress_token = json_object_get(meta, "progressToken");
+    }
 
     in_flight *f = flight_add(s, sess, id);
     pthread_mutex_lock(&s->call_lock);
@@ -413,9 +427,11 @@ static json_t *do_tools_call(mcp_server *s, mcp_session *sess, json_t *id, json_
     if (flight_remove(s, f)) {
         /* The client gave up on it: no reply, as the protocol asks. */
         buf_free(&text);
+        json_decref(extra);
         return NULL;
     }
-    json_t *r = mcp_result_reply(id, tool_result(text.data ? text.data : "", is_error, structured));
+    json_t *r = mcp_result_reply(
+        id, tool_result_with(text.data ? text.data : "", is_error, structured, extra));
     buf_free(&text);
     return r;
 }

@@ -354,11 +354,67 @@ static void sink_abort(full_sink *s)
     }
 }
 
-void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const char *sql,
-                               json_t *params, buf_t *out)
+/* ---- typed rows (see mcp.h) ---- */
+
+static void base64_append(buf_t *b, const unsigned char *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    buf_reserve(b, (n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {abc[(v >> 18) & 63], abc[(v >> 12) & 63], i + 1 < n ? abc[(v >> 6) & 63] : '=',
+                     i + 2 < n ? abc[v & 63] : '='};
+        buf_append(b, q, 4);
+    }
+}
+
+static json_t *typed_value(const db_value *v, buf_t *scratch)
+{
+    switch (v->kind) {
+    case DBV_NULL:
+        return json_null();
+    case DBV_INT:
+        return json_integer(v->i);
+    case DBV_FLOAT:
+        if (v->f != v->f)
+            return json_string("nan");
+        if (v->f > 1.7976931348623157e308 || v->f < -1.7976931348623157e308)
+            return json_string(v->f > 0 ? "inf" : "-inf");
+        return json_real(v->f);
+    case DBV_BOOL:
+        return json_boolean(v->i);
+    case DBV_BLOB:
+        buf_reset(scratch);
+        base64_append(scratch, (const unsigned char *)v->s, v->len);
+        return json_stringn(scratch->data ? scratch->data : "", scratch->len);
+    case DBV_TEXT:
+    case DBV_OTHER:
+    default:
+        buf_reset(scratch);
+        db_value_format(scratch, v);
+        if (!utf8_valid(scratch->data ? scratch->data : "", scratch->len)) {
+            buf_t lossy;
+            buf_init(&lossy);
+            utf8_append_lossy(&lossy, scratch->data, scratch->len);
+            json_t *j = json_stringn(lossy.data ? lossy.data : "", lossy.len);
+            buf_free(&lossy);
+            return j;
+        }
+        return json_stringn(scratch->data ? scratch->data : "", scratch->len);
+    }
+}
+
+static void execute_query(db_conn *conn, const mcp_db_config *cfg, const char *sql, json_t *params,
+                          buf_t *out, json_t **rows_out)
 {
     db_cursor *cur;
     db_error e;
+    if (rows_out)
+        *rows_out = NULL;
     if (db_execute(conn, sql, params, &cur, &e) != 0) {
         db_error_text(out, conn, &e, sql, params);
         return;
@@ -366,6 +422,8 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
     if (!db_returns_rows(cur)) {
         buf_printf(out, "Success: %lld rows affected", (long long)db_rowcount(cur));
         db_close_cursor(cur);
+        if (rows_out)
+            *rows_out = json_pack("{s:[], s:[], s:b}", "columns", "rows", "truncated", 0);
         return;
     }
     const char *dir = cfg->local_files_path;
@@ -396,7 +454,15 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         prefix_len[c] = n + 2;
         prefix_cp[c] = utf8_count(name, n) + 2;
     }
-    long long size = 0, i = 0;
+    /* typed rows: collected past the text's limit, up to MCP_DB_ROWS_MAX
+     * rows and about MCP_DB_ROWS_MAX_BYTES of JSON (counted as the value
+     * bytes plus a few for quotes and commas) */
+    json_t *rows = NULL;
+    int rows_truncated = 0;
+    size_t rows_bytes = 0;
+    if (rows_out)
+        rows = json_array();
+    long long size = 0, i = 0, shown = 0;
     int truncated = 0;
     buf_t block, val;
     buf_init(&block);
@@ -407,8 +473,30 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         i++;
         if (have_sink)
             sink_row(&sink, row, ncols, &val);
-        if (truncated)
+        if (rows) {
+            size_t row_bytes = 2;
+            for (size_t c = 0; c < ncols; c++)
+                row_bytes += 4 + (row[c].kind == DBV_TEXT || row[c].kind == DBV_OTHER
+                                      ? row[c].len
+                                      : row[c].kind == DBV_BLOB ? (row[c].len + 2) / 3 * 4 : 24);
+            if (!rows_truncated && json_array_size(rows) < MCP_DB_ROWS_MAX &&
+                rows_bytes + row_bytes <= MCP_DB_ROWS_MAX_BYTES) {
+                rows_bytes += row_bytes;
+                json_t *r = json_array();
+                for (size_t c = 0; c < ncols; c++)
+                    json_array_append_new(r, typed_value(&row[c], &val));
+                json_array_append_new(rows, r);
+            } else {
+                rows_truncated = 1;
+            }
+        }
+        if (truncated) {
+            /* nothing more for the text; read on only for the full file
+             * or the typed rows (which stop at their own bound) */
+            if (!have_sink && (!rows || rows_truncated))
+                break;
             continue;
+        }
         buf_reset(&block);
         db_value num = {.kind = DBV_INT, .i = i};
         db_value_format(&block, &num);
@@ -430,10 +518,11 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         size += block_cp;
         if (size > cfg->max_chars) {
             truncated = 1;
-            if (!have_sink)
+            if (!have_sink && !rows)
                 break; /* nothing more to read: stop the query now */
         } else {
             buf_append(out, block.data, block.len);
+            shown = i;
         }
     }
     for (size_t c = 0; c < ncols; c++)
@@ -451,7 +540,15 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         buf_reset(out);
         db_close_cursor(cur);
         db_error_text(out, conn, &e, sql, params);
+        json_decref(rows);
         return;
+    }
+    if (rows) {
+        json_t *cols = json_array();
+        for (size_t c = 0; c < ncols; c++)
+            json_array_append_new(cols, json_string(db_colname(cur, c)));
+        *rows_out = json_pack("{s:o, s:o, s:b}", "columns", cols, "rows", rows, "truncated",
+                              rows_truncated);
     }
     db_close_cursor(cur);
     if (i == 0) {
@@ -465,7 +562,7 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
         if (have_sink)
             buf_printf(out, "Result: %lld rows (output truncated)", i);
         else
-            buf_printf(out, "Result: showing first %lld rows (output truncated)", i - 1);
+            buf_printf(out, "Result: showing first %lld rows (output truncated)", shown);
     } else {
         buf_printf(out, "Result: %lld rows", i);
     }
@@ -483,6 +580,18 @@ void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const ch
     }
 }
 
+void mcp_db_execute_query_text(db_conn *conn, const mcp_db_config *cfg, const char *sql,
+                               json_t *params, buf_t *out)
+{
+    execute_query(conn, cfg, sql, params, out, NULL);
+}
+
+void mcp_db_execute_query_rows(db_conn *conn, const mcp_db_config *cfg, const char *sql,
+                               json_t *params, buf_t *out, json_t **rows)
+{
+    execute_query(conn, cfg, sql, params, out, rows);
+}
+
 static int call_execute(void *ud, const mcp_call *call, json_t *args, buf_t *text)
 {
     db_tools *t = ud;
@@ -490,7 +599,13 @@ static int call_execute(void *ud, const mcp_call *call, json_t *args, buf_t *tex
     json_t *params = json_object_get(args, "params");
     if (params && json_is_null(params))
         params = NULL;
-    mcp_db_execute_query_text(t->conn, &t->cfg, q, params, text);
+    int want_rows = json_is_true(json_object_get(call->meta, "retrain/rows"));
+    json_t *rows = NULL;
+    execute_query(t->conn, &t->cfg, q, params, text, want_rows ? &rows : NULL);
+    if (rows && call->structured)
+        *call->structured = rows;
+    else
+        json_decref(rows);
     if (str_starts(text->data ? text->data : "", "Error: "))
         mcp_log_to_client(call, 4, "retrain.mcp-db", "%s", text->data);
     /* Like mcp-alchemy, a failed query is a normal result whose text says
