@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../src/model/safetensors.h"
+#include "../../src/model/tokenizer.h"
 #include "../../src/model/train.h"
 #include "../../src/model/transformer.h"
 #include "../test.h"
@@ -726,4 +727,43 @@ TEST(train_sequences_of_different_lengths_equal_one_padded_batch)
     tf_trainer_free(tr);
     tf_free(m);
     st_close(&x.f);
+}
+
+TEST(train_saved_directory_carries_config_and_tokenizer)
+{
+    char dir[4300], out[4400], a[4600], b[4600];
+    model_path(dir, sizeof dir, "chat");
+    snprintf(out, sizeof out, "%s/chat-saved", test_tmpdir());
+    err_t e;
+    tf_model *m = tf_load(dir, NULL, &e);
+    CHECK_MSG(m, "%s", e.msg);
+    CHECK_MSG(tf_save_hf(m, out, &e) == 0, "%s", e.msg);
+    const char *files[] = {"tokenizer.json", "tokenizer_config.json"};
+    for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+        snprintf(a, sizeof a, "%s/%s", dir, files[i]);
+        snprintf(b, sizeof b, "%s/%s", out, files[i]);
+        size_t na, nb;
+        char *x = file_read(a, &na, &e), *y = file_read(b, &nb, &e);
+        CHECK_MSG(x && y && na == nb && memcmp(x, y, na) == 0, "%s was not copied", files[i]);
+        free(x);
+        free(y);
+    }
+    snprintf(b, sizeof b, "%s/config.json", out);
+    size_t n;
+    char *cfg = file_read(b, &n, &e);
+    CHECK(cfg);
+    CHECK_CONTAINS(cfg, "\"torch_dtype\": \"float32\"");
+    free(cfg);
+    tok_t *t = tok_load(out, &e);
+    CHECK_MSG(t, "%s", e.msg);
+    tok_free(t);
+    tf_model *m2 = tf_load(out, NULL, &e);
+    CHECK_MSG(m2, "%s", e.msg);
+    CHECK(tf_num_params(m2) == tf_num_params(m));
+    tf_free(m2);
+    /* an unwritable place is one clear line */
+    snprintf(b, sizeof b, "%s/config.json/sub", out);
+    CHECK(tf_save_hf(m, b, &e) != 0);
+    CHECK_CONTAINS(e.msg, "config.json");
+    tf_free(m);
 }
