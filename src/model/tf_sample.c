@@ -163,137 +163,324 @@ static int is_stop(const tf_gen_params *p, int32_t t)
     return 0;
 }
 
+/* ---- generation state: the KV cache of B sequences across calls ---- */
+
+struct tf_gen_state {
+    tf_model *m;
+    int B, S;            /* sequences; cache positions of each */
+    size_t layer;        /* floats of one layer's keys (or values): B KV S D */
+    float *kc, *vc;      /* [L][B][KV][S][D] */
+    int *pos;            /* tokens in the cache, per sequence */
+    int32_t *pending;    /* the last sampled token, not yet in the cache; -1: none */
+    float *last;         /* [B, C] final hidden state after each sequence's last cached token */
+    rng_t *rng;          /* one stream per sequence, kept across calls */
+    samp_scratch *sc;
+    /* per-call scratch, [B] */
+    float *logits;       /* [B, V] */
+    int *act, *ones, *start, *lens, *slots;
+    int32_t *step_tok, *tok;
+    float *step_lp;
+    size_t tok_cap;
+};
+
+tf_gen_state *tf_gen_state_new(tf_model *m, int B, int max_len, uint64_t seed, err_t *e)
+{
+    if (B < 1 || max_len < 1) {
+        err_set(e, "generate: %d sequences of %d positions", B, max_len);
+        return NULL;
+    }
+    if (m->cfg.learned_pos && max_len > m->cfg.max_pos) {
+        err_set(e, "%d positions needed; the model has %d (n_positions)", max_len,
+                m->cfg.max_pos);
+        return NULL;
+    }
+    tf_gen_state *st = xcalloc(1, sizeof *st);
+    st->m = m;
+    st->B = B;
+    st->S = max_len;
+    st->layer = (size_t)B * m->KV * max_len * m->D;
+    st->kc = xmalloc(sizeof(float) * st->layer * m->L);
+    st->vc = xmalloc(sizeof(float) * st->layer * m->L);
+    st->pos = xcalloc((size_t)B, sizeof(int));
+    st->pending = xmalloc(sizeof(int32_t) * (size_t)B);
+    st->last = xcalloc((size_t)B * m->C, sizeof(float));
+    st->rng = xmalloc(sizeof(rng_t) * (size_t)B);
+    st->sc = xmalloc(sizeof(samp_scratch) * (size_t)B);
+    st->logits = xmalloc(sizeof(float) * (size_t)B * m->V);
+    st->act = xmalloc(sizeof(int) * (size_t)B);
+    st->ones = xmalloc(sizeof(int) * (size_t)B);
+    st->start = xmalloc(sizeof(int) * (size_t)B);
+    st->lens = xmalloc(sizeof(int) * (size_t)B);
+    st->slots = xmalloc(sizeof(int) * (size_t)B);
+    st->step_tok = xmalloc(sizeof(int32_t) * (size_t)B);
+    st->step_lp = xmalloc(sizeof(float) * (size_t)B);
+    for (int b = 0; b < B; b++) {
+        st->pending[b] = -1;
+        st->ones[b] = 1;
+        rng_seed_stream(&st->rng[b], seed, (uint64_t)b);
+        st->sc[b].idx = xmalloc(sizeof(int32_t) * (size_t)m->V);
+        st->sc[b].w = xmalloc(sizeof(float) * (size_t)m->V);
+    }
+    return st;
+}
+
+void tf_gen_state_free(tf_gen_state *st)
+{
+    if (!st)
+        return;
+    for (int b = 0; b < st->B; b++) {
+        free(st->sc[b].idx);
+        free(st->sc[b].w);
+    }
+    void *ps[] = {st->kc,    st->vc,   st->pos,    st->pending, st->last,  st->rng,
+                  st->sc,    st->logits, st->act,  st->ones,    st->start, st->lens,
+                  st->slots, st->step_tok, st->tok, st->step_lp};
+    for (size_t i = 0; i < ARRAY_LEN(ps); i++)
+        free(ps[i]);
+    free(st);
+}
+
+void tf_gen_state_seed(tf_gen_state *st, int seq, uint64_t seed, uint64_t stream)
+{
+    if (seq >= 0 && seq < st->B)
+        rng_seed_stream(&st->rng[seq], seed, stream);
+}
+
+int tf_gen_state_len(const tf_gen_state *st, int seq)
+{
+    if (seq < 0 || seq >= st->B)
+        return -1;
+    return st->pos[seq] + (st->pending[seq] >= 0);
+}
+
+static int check_seqs(const tf_gen_state *st, int k, const int *seqs, err_t *e)
+{
+    if (k < 1 || k > st->B)
+        return err_set(e, "generate: %d sequences named; the state has %d", k, st->B);
+    for (int i = 0; i < k; i++) {
+        if (seqs[i] < 0 || seqs[i] >= st->B)
+            return err_set(e, "generate: sequence %d is outside 0..%d", seqs[i], st->B - 1);
+        for (int j = 0; j < i; j++)
+            if (seqs[j] == seqs[i])
+                return err_set(e, "generate: sequence %d named twice", seqs[i]);
+    }
+    return 0;
+}
+
+int tf_gen_state_append(tf_gen_state *st, int k, const int *seqs, const int32_t *const *toks,
+                        const int *n, err_t *e)
+{
+    tf_model *m = st->m;
+    if (check_seqs(st, k, seqs, e) != 0)
+        return -1;
+    /* Each row: the pending sampled token (if any), then the new tokens. */
+    int T = 0;
+    for (int i = 0; i < k; i++) {
+        int b = seqs[i], len = (st->pending[b] >= 0) + (n ? n[i] : 0);
+        if (n && n[i] < 0)
+            return err_set(e, "generate: %d tokens to append", n[i]);
+        if (st->pos[b] + len > st->S)
+            return err_set(e, "generate: sequence %d would hold %d tokens; the state has room "
+                              "for %d", b, st->pos[b] + len, st->S);
+        st->lens[i] = len;
+        T = len > T ? len : T;
+    }
+    if (T == 0)
+        return 0;
+    if ((size_t)k * T > st->tok_cap) {
+        free(st->tok);
+        st->tok_cap = (size_t)k * T;
+        st->tok = xmalloc(sizeof(int32_t) * st->tok_cap);
+    }
+    memset(st->tok, 0, sizeof(int32_t) * (size_t)k * T);
+    /* Rows with nothing to add still take part (length 1, recomputing
+     * their last token): simpler than compacting, and rare. */
+    int kk = 0;
+    for (int i = 0; i < k; i++) {
+        int b = seqs[i];
+        if (st->lens[i] == 0)
+            continue;
+        int32_t *row = st->tok + (size_t)kk * T;
+        int at = 0;
+        if (st->pending[b] >= 0)
+            row[at++] = st->pending[b];
+        if (n && n[i] > 0)
+            memcpy(row + at, toks[i], sizeof(int32_t) * (size_t)n[i]);
+        for (int t = 0; t < st->lens[i]; t++)
+            if (row[t] < 0 || row[t] >= m->V)
+                return err_set(e, "token id %d of sequence %d is outside the vocabulary (0..%d)",
+                               row[t], b, m->V - 1);
+        st->slots[kk] = b;
+        st->start[kk] = st->pos[b];
+        st->lens[kk] = st->lens[i];
+        kk++;
+    }
+    tf_ws_ensure(m, kk, T, st->S);
+    tf_ws *w = &m->ws;
+    memcpy(w->start, st->start, sizeof(int) * (size_t)kk);
+    tf_rows r = {.B = kk, .T = T, .start = w->start, .len = st->lens, .slot = st->slots};
+    tf_kv kv = {st->kc, st->vc, st->S};
+    tf_forward_hidden(m, &r, st->tok, kv, st->layer);
+    size_t C = (size_t)m->C;
+    for (int i = 0; i < kk; i++) {
+        int b = st->slots[i];
+        memcpy(st->last + (size_t)b * C, w->lnf + ((size_t)i * T + st->lens[i] - 1) * C,
+               sizeof(float) * C);
+        st->pos[b] += st->lens[i];
+        st->pending[b] = -1;
+    }
+    return 0;
+}
+
+int tf_gen_state_generate(tf_gen_state *st, int k, const int *seqs, const tf_gen_params *p,
+                          tf_gen_out *out, err_t *e)
+{
+    tf_model *m = st->m;
+    if (check_seqs(st, k, seqs, e) != 0)
+        return -1;
+    if (p->max_new_tokens < 0 || p->temperature < 0 || !(p->top_p >= 0 && p->top_p <= 1) ||
+        p->top_k < 0 || p->n_stop < 0 || (p->n_stop > 0 && !p->stop_ids))
+        return err_set(e,
+                       "generate: needs max_new_tokens >= 0, temperature >= 0, top_k >= 0, "
+                       "top_p in [0, 1] and stop ids for n_stop > 0");
+    int maxnew = p->max_new_tokens, V = m->V;
+    for (int i = 0; i < k; i++) {
+        int b = seqs[i];
+        if (st->pos[b] == 0 && st->pending[b] < 0)
+            return err_set(e, "generate: sequence %d is empty (append a prompt first)", b);
+        /* the last sampled token feeds the cache first; then up to
+         * maxnew - 1 more go in (the last one stays pending) */
+        if (st->pos[b] + (st->pending[b] >= 0) + maxnew > st->S + 1 && maxnew > 0)
+            return err_set(e, "generate: sequence %d would hold %d tokens; the state has room "
+                              "for %d",
+                           b, st->pos[b] + (st->pending[b] >= 0) + maxnew - 1, st->S);
+        out->n[i] = 0;
+        if (out->finish)
+            out->finish[i] = TF_FINISH_LENGTH;
+    }
+    if (maxnew == 0)
+        return 0;
+    /* sequences with a pending token: put it in the cache first */
+    int np = 0;
+    for (int i = 0; i < k; i++)
+        if (st->pending[seqs[i]] >= 0)
+            st->act[np++] = seqs[i];
+    if (np && tf_gen_state_append(st, np, st->act, NULL, NULL, e) != 0)
+        return -1;
+    tf_ws_ensure(m, k, 1, st->S);
+    tf_ws *w = &m->ws;
+    size_t C = (size_t)m->C;
+    /* row i of the running set is out index act[i] (sequence seqs[act[i]]) */
+    for (int i = 0; i < k; i++) {
+        st->act[i] = i;
+        memcpy(w->rows_c + (size_t)(i % tf_lp_chunk(m)) * C, st->last + (size_t)seqs[i] * C,
+               sizeof(float) * C);
+        if (i % tf_lp_chunk(m) == tf_lp_chunk(m) - 1 || i == k - 1) {
+            int n0 = i - i % tf_lp_chunk(m);
+            tf_lin_forward(m, st->logits + (size_t)n0 * V, w->rows_c, &m->lm_head, NULL,
+                           i - n0 + 1, 0, NULL);
+        }
+    }
+    int n_act = k;
+    sampler_t smp = {p->temperature, p->top_p, p->top_k};
+    int *rowseq = st->slots; /* sequence of each running row */
+    for (;;) {
+        for (int i = 0; i < n_act; i++)
+            rowseq[i] = seqs[st->act[i]];
+        samp_ctx sctx = {m, st->logits, rowseq, &smp, st->rng, st->sc, st->step_tok, st->step_lp};
+        par_for(n_act, 1, sample_range, &sctx);
+        int kk = 0;
+        for (int i = 0; i < n_act; i++) {
+            int o = st->act[i], b = seqs[o];
+            size_t at = (size_t)o * maxnew + out->n[o];
+            out->tokens[at] = st->step_tok[i];
+            if (out->logprobs)
+                out->logprobs[at] = st->step_lp[i];
+            out->n[o]++;
+            tf_finish why = TF_FINISH_LENGTH;
+            int done = 0;
+            if (is_stop(p, st->step_tok[i])) {
+                done = 1;
+                why = TF_FINISH_STOP_ID;
+            } else if (p->should_stop &&
+                       p->should_stop(p->user, o, out->tokens + (size_t)o * maxnew, out->n[o])) {
+                done = 1;
+                why = TF_FINISH_CALLBACK;
+            } else if (out->n[o] == maxnew) {
+                done = 1;
+            }
+            if (done) {
+                if (out->finish)
+                    out->finish[o] = why;
+                st->pending[b] = st->step_tok[i];
+                continue;
+            }
+            st->act[kk] = o;
+            st->step_tok[kk] = st->step_tok[i];
+            kk++;
+        }
+        n_act = kk;
+        if (n_act == 0)
+            break;
+        /* one decode step for the running sequences */
+        for (int i = 0; i < n_act; i++) {
+            int b = seqs[st->act[i]];
+            rowseq[i] = b;
+            w->start[i] = st->pos[b];
+        }
+        tf_rows d = {.B = n_act, .T = 1, .start = w->start, .len = st->ones, .slot = rowseq};
+        tf_kv kv = {st->kc, st->vc, st->S};
+        tf_forward_hidden(m, &d, st->step_tok, kv, st->layer);
+        for (int i = 0; i < n_act; i++) {
+            int b = rowseq[i];
+            st->pos[b]++;
+            memcpy(st->last + (size_t)b * C, w->lnf + (size_t)i * C, sizeof(float) * C);
+        }
+        tf_lin_forward(m, st->logits, w->lnf, &m->lm_head, NULL, n_act, 0, NULL);
+    }
+    return 0;
+}
+
 int tf_generate(tf_model *m, const int32_t *const *prompts, const int *prompt_lens, int B,
                 const tf_gen_params *p, tf_gen_out *out, err_t *e)
 {
     if (B < 1)
         return err_set(e, "generate: batch of %d sequences", B);
-    if (p->max_new_tokens < 0 || p->temperature < 0 || !(p->top_p >= 0 && p->top_p <= 1) ||
-        p->top_k < 0 || p->n_stop < 0 || (p->n_stop > 0 && !p->stop_ids))
+    if (p->max_new_tokens < 0)
         return err_set(e,
                        "generate: needs max_new_tokens >= 0, temperature >= 0, top_k >= 0, "
                        "top_p in [0, 1] and stop ids for n_stop > 0");
     int Tp = 0;
     for (int b = 0; b < B; b++)
         Tp = prompt_lens[b] > Tp ? prompt_lens[b] : Tp;
-    int maxnew = p->max_new_tokens, V = m->V;
-    /* prompts, right-padded [B, Tp] */
+    /* the checks (and messages) of a plain forward pass over the prompts */
     int32_t *tok = xcalloc((size_t)B * (Tp > 0 ? Tp : 1), sizeof *tok);
     for (int b = 0; b < B; b++)
         if (prompt_lens[b] >= 1)
             memcpy(tok + (size_t)b * Tp, prompts[b], sizeof(int32_t) * (size_t)prompt_lens[b]);
-    int S = Tp + maxnew; /* cache positions per sequence */
-    if (tf_check_batch(m, tok, prompt_lens, B, Tp, S, e) != 0) {
-        free(tok);
+    int S = Tp + p->max_new_tokens;
+    int rc = tf_check_batch(m, tok, prompt_lens, B, Tp, S, e);
+    free(tok);
+    if (rc != 0)
         return -1;
-    }
-    for (int b = 0; b < B; b++) {
-        out->n[b] = 0;
-        if (out->finish)
-            out->finish[b] = TF_FINISH_LENGTH;
-    }
-    if (maxnew == 0) {
-        free(tok);
+    if (p->max_new_tokens == 0) {
+        for (int b = 0; b < B; b++) {
+            out->n[b] = 0;
+            if (out->finish)
+                out->finish[b] = TF_FINISH_LENGTH;
+        }
         return 0;
     }
-    tf_ws_ensure(m, B, Tp, S);
-    tf_ws *w = &m->ws;
-    size_t D = (size_t)m->D, KV = (size_t)m->KV, layer = (size_t)B * KV * S * D;
-    /* KV cache [L][B][KV][S][D], keys and values */
-    float *kc = xmalloc(sizeof(float) * layer * m->L), *vc = xmalloc(sizeof(float) * layer * m->L);
-    tf_kv kv = {kc, vc, S};
-    float *logits = xmalloc(sizeof(float) * (size_t)B * V);
-    int *pos = xmalloc(sizeof(int) * (size_t)B), *act = xmalloc(sizeof(int) * (size_t)B);
-    int *ones = xmalloc(sizeof(int) * (size_t)B);
-    int32_t *step_tok = xmalloc(sizeof(int32_t) * (size_t)B);
-    float *step_lp = xmalloc(sizeof(float) * (size_t)B);
-    rng_t *rng = xmalloc(sizeof(rng_t) * (size_t)B);
-    samp_scratch *sc = xmalloc(sizeof(samp_scratch) * (size_t)B);
-    for (int b = 0; b < B; b++) {
-        rng_seed_stream(&rng[b], p->seed, (uint64_t)b);
-        sc[b].idx = xmalloc(sizeof(int32_t) * (size_t)V);
-        sc[b].w = xmalloc(sizeof(float) * (size_t)V);
-        pos[b] = prompt_lens[b];
-        act[b] = b;
-        ones[b] = 1;
-    }
-    sampler_t smp = {p->temperature, p->top_p, p->top_k};
-
-    /* prefill: every prompt at once; logits at each last position */
-    memset(w->start, 0, sizeof(int) * (size_t)B);
-    tf_rows r = {.B = B, .T = Tp, .start = w->start, .len = prompt_lens, .slot = NULL};
-    tf_forward_hidden(m, &r, tok, kv, layer);
-    size_t C = (size_t)m->C;
-    int n_act = B;
-    for (int b0 = 0, lpc = tf_lp_chunk(m); b0 < B; b0 += lpc) {
-        int n = B - b0 < lpc ? B - b0 : lpc;
-        for (int i = 0; i < n; i++)
-            memcpy(w->rows_c + i * C, w->lnf + ((size_t)(b0 + i) * Tp + prompt_lens[b0 + i] - 1) * C,
-                   sizeof(float) * C);
-        tf_linear_forward(logits + (size_t)b0 * V, w->rows_c, &m->lm_head, n, 0);
-    }
-
-    for (int step = 0; n_act > 0; step++) {
-        samp_ctx sctx = {m, logits, act, &smp, rng, sc, step_tok, step_lp};
-        par_for(n_act, 1, sample_range, &sctx);
-        int k = 0;
-        for (int i = 0; i < n_act; i++) {
-            int b = act[i];
-            size_t at = (size_t)b * maxnew + out->n[b];
-            out->tokens[at] = step_tok[i];
-            if (out->logprobs)
-                out->logprobs[at] = step_lp[i];
-            out->n[b]++;
-            tf_finish why = TF_FINISH_LENGTH;
-            int done = 0;
-            if (is_stop(p, step_tok[i])) {
-                done = 1;
-                why = TF_FINISH_STOP_ID;
-            } else if (p->should_stop &&
-                       p->should_stop(p->user, b, out->tokens + (size_t)b * maxnew, out->n[b])) {
-                done = 1;
-                why = TF_FINISH_CALLBACK;
-            } else if (out->n[b] == maxnew) {
-                done = 1;
-            }
-            if (done) {
-                if (out->finish)
-                    out->finish[b] = why;
-                continue;
-            }
-            act[k] = b;
-            step_tok[k] = step_tok[i];
-            k++;
-        }
-        n_act = k;
-        if (n_act == 0)
-            break;
-        /* one decode step for the running sequences: row i is sequence
-         * act[i], its new token at position pos[act[i]] */
-        for (int i = 0; i < n_act; i++)
-            w->start[i] = pos[act[i]];
-        tf_rows d = {.B = n_act, .T = 1, .start = w->start, .len = ones, .slot = act};
-        tf_forward_hidden(m, &d, step_tok, kv, layer);
-        for (int i = 0; i < n_act; i++)
-            pos[act[i]]++;
-        /* logits [n_act, V]; lnf holds one row per running sequence */
-        tf_linear_forward(logits, w->lnf, &m->lm_head, n_act, 0);
-    }
-
-    for (int b = 0; b < B; b++) {
-        free(sc[b].idx);
-        free(sc[b].w);
-    }
-    free(sc);
-    free(rng);
-    free(step_lp);
-    free(step_tok);
-    free(ones);
-    free(act);
-    free(pos);
-    free(logits);
-    free(kc);
-    free(vc);
-    free(tok);
-    return 0;
+    tf_gen_state *st = tf_gen_state_new(m, B, S, p->seed, e);
+    if (!st)
+        return -1;
+    int *seqs = xmalloc(sizeof(int) * (size_t)B);
+    for (int b = 0; b < B; b++)
+        seqs[b] = b;
+    rc = tf_gen_state_append(st, B, seqs, prompts, prompt_lens, e);
+    if (rc == 0)
+        rc = tf_gen_state_generate(st, B, seqs, p, out, e);
+    free(seqs);
+    tf_gen_state_free(st);
+    return rc;
 }

@@ -101,4 +101,33 @@ typedef struct tf_gen_out {
 int tf_generate(tf_model *m, const int32_t *const *prompts, const int *prompt_lens, int B,
                 const tf_gen_params *p, tf_gen_out *out, err_t *e);
 
+/* ---- generation across turns ----
+ * A multi-turn episode alternates: the model generates, the environment
+ * appends text (a tool's result), the model generates again. A
+ * tf_gen_state keeps the KV cache of B sequences between those calls, so
+ * each token is computed once. tf_generate is new + append + generate.
+ * Sequence b samples from its own stream (seed, b) (tf_gen_state_seed
+ * sets another), so its draws do not depend on which others run beside
+ * it. One state per model at a time (the model's work buffers are shared). */
+typedef struct tf_gen_state tf_gen_state;
+
+/* Room for B sequences of up to max_len tokens each. */
+tf_gen_state *tf_gen_state_new(tf_model *m, int B, int max_len, uint64_t seed, err_t *e);
+void tf_gen_state_free(tf_gen_state *st);
+void tf_gen_state_seed(tf_gen_state *st, int seq, uint64_t seed, uint64_t stream);
+/* Tokens of sequence seq so far (cached, plus its last sampled token). */
+int tf_gen_state_len(const tf_gen_state *st, int seq);
+
+/* Appends n[i] tokens toks[i] to sequence seqs[i], for k sequences, in one
+ * batched forward pass (after the sequence's last sampled token). */
+int tf_gen_state_append(tf_gen_state *st, int k, const int *seqs, const int32_t *const *toks,
+                        const int *n, err_t *e);
+
+/* Continues k sequences (each with at least one token) as tf_generate
+ * does; out's arrays are indexed by i in 0..k-1 (not by sequence), and
+ * should_stop's `seq` argument is i as well. The sampled tokens become
+ * part of each sequence. */
+int tf_gen_state_generate(tf_gen_state *st, int k, const int *seqs, const tf_gen_params *p,
+                          tf_gen_out *out, err_t *e);
+
 #endif
