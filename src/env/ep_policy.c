@@ -39,14 +39,24 @@ static int stop_scan_hit(const stop_scan *s, const buf_t *text, size_t before)
 
 /* ---- the engine */
 
+/* The engine keeps the KV cache of every episode between turns (a
+ * tf_gen_state, slot = episode index): a turn appends only what the
+ * environment added since the episode's last turn. hist[e] is what slot e
+ * holds (tokens in the cache and the last sampled one); a request whose
+ * tokens do not start with it (another run reusing the index) starts the
+ * slot afresh. */
 struct ep_engine {
     tf_model *m;
     const tok_t *t;
     chat_format f;
     ep_engine_opts o;
-    uint64_t calls;
+    uint64_t rebuilds; /* states made since the seed was set */
     int32_t eot[16];
     int n_eot;
+    tf_gen_state *st;
+    int32_t **hist;
+    int *nhist, *cap_hist;
+    int slots;
 };
 
 ep_engine *ep_engine_new(tf_model *m, const tok_t *t, chat_format f, const ep_engine_opts *o)
@@ -60,15 +70,77 @@ ep_engine *ep_engine_new(tf_model *m, const tok_t *t, chat_format f, const ep_en
     return en;
 }
 
+static void engine_drop_state(ep_engine *en)
+{
+    tf_gen_state_free(en->st);
+    en->st = NULL;
+    for (int i = 0; i < en->slots; i++)
+        free(en->hist[i]);
+    free(en->hist);
+    free(en->nhist);
+    free(en->cap_hist);
+    en->hist = NULL;
+    en->nhist = en->cap_hist = NULL;
+    en->slots = 0;
+}
+
 void ep_engine_free(ep_engine *en)
 {
+    if (!en)
+        return;
+    engine_drop_state(en);
     free(en);
 }
 
 void ep_engine_reseed(ep_engine *en, uint64_t seed)
 {
     en->o.seed = seed;
-    en->calls = 0;
+    en->rebuilds = 0;
+    engine_drop_state(en);
+}
+
+/* Makes the state hold episode slots 0..need_slots-1 with need_len
+ * positions each (a bigger state starts every slot afresh). */
+static int engine_ensure(ep_engine *en, int need_slots, int need_len, err_t *e)
+{
+    int have_len = 0;
+    if (en->st && tf_gen_state_capacity(en->st, &have_len) >= need_slots && have_len >= need_len)
+        return 0;
+    int slots = en->slots > need_slots ? en->slots : need_slots;
+    int len = have_len > need_len ? have_len : need_len;
+    len = len < 256 ? 256 : len;
+    if (en->st) /* grow by half again, so episodes that lengthen do not rebuild each turn */
+        len = len + len / 2 > need_len ? len + len / 2 : need_len;
+    const hf_config *cfg = tf_config(en->m);
+    if (cfg->learned_pos && len > cfg->max_pos)
+        len = cfg->max_pos;
+    engine_drop_state(en);
+    en->st = tf_gen_state_new(en->m, slots, len, en->o.seed, e);
+    if (!en->st)
+        return -1;
+    en->slots = slots;
+    en->hist = xcalloc((size_t)slots, sizeof *en->hist);
+    en->nhist = xcalloc((size_t)slots, sizeof *en->nhist);
+    en->cap_hist = xcalloc((size_t)slots, sizeof *en->cap_hist);
+    /* Episode i samples from its own stream, whoever runs beside it; a
+     * rebuilt (larger) state continues with fresh streams rather than
+     * replaying the first draws. */
+    for (int i = 0; i < slots; i++)
+        tf_gen_state_seed(en->st, i, en->o.seed, ((uint64_t)en->rebuilds << 32) | (uint64_t)i);
+    en->rebuilds++;
+    return 0;
+}
+
+static void hist_set(ep_engine *en, int slot, const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int n = na + nb;
+    if (n > en->cap_hist[slot]) {
+        en->cap_hist[slot] = n * 2;
+        en->hist[slot] = xrealloc(en->hist[slot], sizeof(int32_t) * (size_t)en->cap_hist[slot]);
+    }
+    memmove(en->hist[slot], a, sizeof(int32_t) * (size_t)na);
+    memcpy(en->hist[slot] + na, b, sizeof(int32_t) * (size_t)nb);
+    en->nhist[slot] = n;
 }
 
 typedef struct engine_stop {
@@ -105,39 +177,58 @@ static int engine_generate(void *user, ep_gen_req *reqs, int B, const char *cons
                            tp, cfg->max_pos);
         maxnew = cfg->max_pos - tp;
     }
-    const int32_t **prompts = xmalloc(sizeof *prompts * (size_t)B);
-    int *lens = xmalloc(sizeof *lens * (size_t)B), *limit = xmalloc(sizeof *limit * (size_t)B);
-    int *n = xmalloc(sizeof *n * (size_t)B);
+    int maxslot = 0, need = 0;
+    for (int b = 0; b < B; b++) {
+        maxslot = reqs[b].episode + 1 > maxslot ? reqs[b].episode + 1 : maxslot;
+        need = reqs[b].n_tokens + maxnew > need ? reqs[b].n_tokens + maxnew : need;
+    }
+    if (engine_ensure(en, maxslot, need, e) != 0)
+        return -1;
+    const int32_t **add = xmalloc(sizeof *add * (size_t)B);
+    int *nadd = xmalloc(sizeof *nadd * (size_t)B), *seqs = xmalloc(sizeof *seqs * (size_t)B);
+    int *limit = xmalloc(sizeof *limit * (size_t)B), *n = xmalloc(sizeof *n * (size_t)B);
     buf_t *text = xcalloc((size_t)B, sizeof *text);
     int32_t *toks = xmalloc(sizeof *toks * (size_t)B * (size_t)maxnew);
     float *lps = xmalloc(sizeof *lps * (size_t)B * (size_t)maxnew);
     for (int b = 0; b < B; b++) {
-        prompts[b] = reqs[b].tokens;
-        lens[b] = reqs[b].n_tokens;
+        int slot = reqs[b].episode, h = en->nhist[slot];
+        /* only what is new since this episode's last turn */
+        if (h == 0 || h > reqs[b].n_tokens ||
+            memcmp(en->hist[slot], reqs[b].tokens, sizeof(int32_t) * (size_t)h) != 0) {
+            tf_gen_state_reset(en->st, slot);
+            h = 0;
+        }
+        seqs[b] = slot;
+        add[b] = reqs[b].tokens + h;
+        nadd[b] = reqs[b].n_tokens - h;
         limit[b] = reqs[b].max_new < maxnew ? reqs[b].max_new : maxnew;
         buf_init(&text[b]);
     }
     engine_stop st = {.t = en->t, .text = text, .limit = limit};
     stop_scan_init(&st.scan, stop, n_stop);
-    rng_t r;
-    rng_seed_stream(&r, en->o.seed, en->calls++);
     tf_gen_params p = {.max_new_tokens = maxnew,
                        .temperature = en->o.temperature,
                        .top_k = en->o.top_k,
                        .top_p = en->o.top_p,
                        .stop_ids = en->eot,
                        .n_stop = en->n_eot,
-                       .seed = rng_next(&r),
                        .should_stop = engine_should_stop,
                        .user = &st};
     tf_gen_out go = {.tokens = toks, .logprobs = lps, .n = n, .finish = NULL};
-    int rc = tf_generate(en->m, prompts, lens, B, &p, &go, e);
+    int rc = tf_gen_state_append(en->st, B, seqs, add, nadd, e);
     if (rc == 0)
-        for (int b = 0; b < B; b++) {
-            reqs[b].n_out = n[b];
-            memcpy(reqs[b].out_tokens, toks + (size_t)b * maxnew, sizeof *toks * (size_t)n[b]);
-            memcpy(reqs[b].out_logprobs, lps + (size_t)b * maxnew, sizeof *lps * (size_t)n[b]);
+        rc = tf_gen_state_generate(en->st, B, seqs, &p, &go, e);
+    for (int b = 0; b < B; b++) {
+        int slot = seqs[b];
+        if (rc != 0) {
+            en->nhist[slot] = 0; /* the cache may be half-written: start afresh */
+            continue;
         }
+        reqs[b].n_out = n[b];
+        memcpy(reqs[b].out_tokens, toks + (size_t)b * maxnew, sizeof *toks * (size_t)n[b]);
+        memcpy(reqs[b].out_logprobs, lps + (size_t)b * maxnew, sizeof *lps * (size_t)n[b]);
+        hist_set(en, slot, reqs[b].tokens, reqs[b].n_tokens, reqs[b].out_tokens, n[b]);
+    }
     for (int b = 0; b < B; b++)
         buf_free(&text[b]);
     free(text);
@@ -145,8 +236,9 @@ static int engine_generate(void *user, ep_gen_req *reqs, int B, const char *cons
     free(lps);
     free(n);
     free(limit);
-    free(lens);
-    free(prompts);
+    free(seqs);
+    free(nadd);
+    free(add);
     return rc;
 }
 

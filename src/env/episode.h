@@ -239,19 +239,19 @@ typedef struct ep_policy {
     void *user;
 } ep_policy;
 
-/* The engine: tf_generate over the running sequences, one batched call
+/* The engine: the running sequences continue together, one batched call
  * per turn, with should_stop watching the decoded text for the stop
  * strings and each sequence's max_new, and the chat format's end-of-turn
- * ids (tg_stop_ids) as stop ids. Every call re-reads its prompts (no KV
- * cache is kept between turns). The log-probabilities are those of the
- * sampling distribution (temperature, top-k, top-p applied): with
- * temperature 1 and neither top-k nor top-p they are the model's
- * log-softmax, as tf_token_logprobs gives. Call k of an engine samples
- * with a seed derived from (seed, k), row b of the batch from stream b of
- * it: a run is reproducible for a seed, the same tasks and G, and a fresh
- * engine (or one just reseeded) - but what one episode samples depends on
- * which others run beside it. A model with a table of positions (GPT-2)
- * stops a turn where its positions end. Not thread-safe. */
+ * ids (tg_stop_ids) as stop ids. The KV cache of every episode is kept
+ * between turns (tf_gen_state): a turn computes only the tokens the
+ * environment appended since the last one. The log-probabilities are
+ * those of the sampling distribution (temperature, top-k, top-p applied):
+ * with temperature 1 and neither top-k nor top-p they are the model's
+ * log-softmax, as tf_token_logprobs gives. Episode i (its index in ep_run's
+ * out[]) samples from its own random stream of the seed, so what it samples
+ * does not depend on which others run beside it; a run is reproducible for
+ * a seed and a fresh engine (or one just reseeded). A model with a table of
+ * positions (GPT-2) stops a turn where its positions end. Not thread-safe. */
 typedef struct ep_engine_opts {
     float temperature; /* 0: greedy */
     int top_k;         /* 0: off */

@@ -246,6 +246,21 @@ void tf_gen_state_seed(tf_gen_state *st, int seq, uint64_t seed, uint64_t stream
         rng_seed_stream(&st->rng[seq], seed, stream);
 }
 
+void tf_gen_state_reset(tf_gen_state *st, int seq)
+{
+    if (seq >= 0 && seq < st->B) {
+        st->pos[seq] = 0;
+        st->pending[seq] = -1;
+    }
+}
+
+int tf_gen_state_capacity(const tf_gen_state *st, int *max_len)
+{
+    if (max_len)
+        *max_len = st->S;
+    return st->B;
+}
+
 int tf_gen_state_len(const tf_gen_state *st, int seq)
 {
     if (seq < 0 || seq >= st->B)

@@ -115,6 +115,10 @@ typedef struct tf_gen_state tf_gen_state;
 tf_gen_state *tf_gen_state_new(tf_model *m, int B, int max_len, uint64_t seed, err_t *e);
 void tf_gen_state_free(tf_gen_state *st);
 void tf_gen_state_seed(tf_gen_state *st, int seq, uint64_t seed, uint64_t stream);
+/* Empties sequence seq (its next append starts at position 0). */
+void tf_gen_state_reset(tf_gen_state *st, int seq);
+/* Sequences and positions the state has room for. */
+int tf_gen_state_capacity(const tf_gen_state *st, int *max_len);
 /* Tokens of sequence seq so far (cached, plus its last sampled token). */
 int tf_gen_state_len(const tf_gen_state *st, int seq);
 
