@@ -32,7 +32,7 @@ TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test asan fuzz bench bench-kernels clean check-build serve
+.PHONY: all deps test asan fuzz bench bench-kernels bench-train clean check-build serve
 
 all: deps
 	@$(MAKE) --no-print-directory check-build MODE=release
@@ -116,6 +116,11 @@ $(B)/bench/kernels_bench.o: BASE_CFLAGS += $(OPENBLAS_CFLAGS)
 
 $(B)/bench-kernels: $(B)/bench/kernels_bench.o $(LIB_OBJ)
 	$(CC) $(OPT) -o $@ $^ $(LIBS) $(OPENBLAS_LIBS)
+
+# Training throughput against PyTorch (needs python3-torch and libopenblas0-openmp).
+bench-train: all
+	@scripts/install-deps --bench-blas --quiet
+	bench/train_run
 
 BENCH_ARGS ?=
 bench-kernels: all
