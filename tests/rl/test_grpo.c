@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/model/train.h"
 #include "../../src/rl/grpo.h"
 #include "../test.h"
 
@@ -227,4 +228,65 @@ TEST(grpo_sft_weights_mean_over_assistant_tokens)
     float w[6];
     CHECK(grpo_sft_weights(mask, 2, 3, 2, w) == 3);
     CHECK(w[0] == 0 && fabsf(w[1] - 1.0f / 6) < 1e-7f && w[3] == 0 && fabsf(w[4] - 1.0f / 6) < 1e-7f);
+}
+
+/* Through the engine: with the current policy as the old one (ratio 1)
+ * and beta 0, TRL's gradient is -A coef per policy token, so tf_train_fb
+ * with grpo_loss_cb must give the parameter gradients of
+ * tf_train_weighted with weights A coef on those tokens. This checks the
+ * callback's (b, t) indexing and masking against the engine. */
+TEST(grpo_engine_callback_matches_weighted_loss)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
+    err_t e;
+    tf_model *m = tf_load(dir, NULL, &e);
+    CHECK_MSG(m, "%s", e.msg);
+    enum { B = 3, T = 9 };
+    int32_t tok[B * T];
+    int lens[B] = {9, 6, 4};
+    uint8_t mask[B * T] = {0};
+    for (int i = 0; i < B * T; i++) {
+        tok[i] = (i * 37 + 11) % 250;
+        mask[i] = (i % T) >= 2 && (i % T) < lens[i / T] - 1 && (i % 5) != 0;
+    }
+    double adv[B] = {1.25, -0.5, 0.75};
+    float ent[B * T], lp[B * T];
+    const char *names[] = {"model.layers.0.mlp.up_proj.weight", "model.embed_tokens.weight"};
+    size_t sizes[] = {64 * 32, 259 * 32};
+    for (int lt = 0; lt < 4; lt++) {
+        grpo_loss_opts o = {.type = (grpo_loss_type)lt, .epsilon_low = 0.2, .epsilon_high = 0.28,
+                            .max_completion_length = T, .accum = 2,
+                            .batch_tokens = 2 * grpo_mask_tokens(mask, B, T)};
+        grpo_mb c = {.o = &o, .B = B, .T = T, .mask = mask, .adv = adv};
+        tf_trainer *t1 = tf_trainer_new(m, NULL, &e), *t2 = tf_trainer_new(m, NULL, &e);
+        CHECK(t1 && t2);
+        CHECK(grpo_mb_begin(&c, &e) == 0);
+        float w[B * T];
+        for (int i = 0; i < B * T; i++)
+            w[i] = mask[i] ? (float)(adv[i / T] * c.coef[i / T]) : 0.0f;
+        CHECK_MSG(tf_train_fb(t1, tok, lens, B, T, NULL, grpo_loss_cb, &c, lp, ent, &e) == 0, "%s",
+                  e.msg);
+        grpo_mb_end(&c);
+        CHECK(c.m.tokens == grpo_mask_tokens(mask, B, T) && c.m.entropy > 0);
+        double loss;
+        CHECK(tf_train_weighted(t2, tok, lens, B, T, NULL, w, &loss, &e) == 0);
+        for (int k = 0; k < 2; k++) {
+            float *g1 = xmalloc(sizeof(float) * sizes[k]), *g2 = xmalloc(sizeof(float) * sizes[k]);
+            CHECK_MSG(tf_trainer_grad(t1, names[k], g1, sizes[k], &e) == 0, "%s", e.msg);
+            CHECK(tf_trainer_grad(t2, names[k], g2, sizes[k], &e) == 0);
+            double d = 0, s = 0;
+            for (size_t i = 0; i < sizes[k]; i++) {
+                d += ((double)g1[i] - g2[i]) * ((double)g1[i] - g2[i]);
+                s += (double)g2[i] * g2[i];
+            }
+            free(g1);
+            free(g2);
+            CHECK_MSG(s > 0 && sqrt(d / s) < 1e-5, "%s %s: relative difference %g",
+                      grpo_loss_type_name(o.type), names[k], sqrt(d / s));
+        }
+        tf_trainer_free(t1);
+        tf_trainer_free(t2);
+    }
+    tf_free(m);
 }
