@@ -326,6 +326,43 @@ void rl_metrics_close(rl_metrics *m)
     free(m);
 }
 
+/* ---- episodes */
+
+void rl_episode_metrics(const ep_episode *eps, int n, json_t *obj)
+{
+    if (n <= 0)
+        return;
+    double len = 0, model = 0, clipped = 0, calls = 0, failed = 0, used = 0, turns = 0, answers = 0;
+    int lmin = 0, lmax = 0;
+    for (int i = 0; i < n; i++) {
+        const ep_episode *ep = &eps[i];
+        int l = ep->n_tokens - ep->n_prompt;
+        lmin = i == 0 || l < lmin ? l : lmin;
+        lmax = i == 0 || l > lmax ? l : lmax;
+        len += l;
+        model += ep->n_model;
+        clipped += ep->end == EP_END_BUDGET || ep->end == EP_END_TURN_LIMIT;
+        calls += ep->n_calls;
+        failed += ep->n_call_errors;
+        int ok = 0;
+        for (int k = 0; k < ep->n_calls; k++)
+            ok |= ep->calls[k].executed && !ep->calls[k].is_error;
+        used += ok;
+        turns += ep->turns;
+        answers += ep->end == EP_END_ANSWER;
+    }
+    json_object_set_new(obj, "completions/mean_length", json_real(len / n));
+    json_object_set_new(obj, "completions/min_length", json_integer(lmin));
+    json_object_set_new(obj, "completions/max_length", json_integer(lmax));
+    json_object_set_new(obj, "completions/mean_model_tokens", json_real(model / n));
+    json_object_set_new(obj, "completions/clipped_ratio", json_real(clipped / n));
+    json_object_set_new(obj, "tools/call_frequency", json_real(calls / n));
+    json_object_set_new(obj, "tools/failure_frequency", json_real(calls > 0 ? failed / calls : 0));
+    json_object_set_new(obj, "tool_usage_rate", json_real(used / n));
+    json_object_set_new(obj, "episode_length", json_real(turns / n));
+    json_object_set_new(obj, "answer_rate", json_real(answers / n));
+}
+
 /* ---- console */
 
 static void put_duration(buf_t *b, double s)

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../base/base.h"
+#include "../env/episode.h"
 
 /* ---- TensorBoard event files */
 
@@ -68,6 +69,21 @@ int rl_metrics_log(rl_metrics *m, long step, double epoch, const json_t *values,
 void rl_metrics_line(buf_t *out, long step, double epoch, double timestamp, const json_t *values);
 const char *rl_metrics_tb_path(const rl_metrics *m);
 void rl_metrics_close(rl_metrics *m);
+
+/* ---- what a batch of episodes says */
+
+/* Adds to obj, over n episodes:
+ *   completions/mean_length, min_length, max_length   tokens after the prompt
+ *                                                     (model and environment)
+ *   completions/mean_model_tokens                     tokens the policy sampled
+ *   completions/clipped_ratio      episodes cut by a token budget (the
+ *                                  completion budget or a turn's limit)
+ *   tools/call_frequency           tool calls per episode
+ *   tools/failure_frequency        failed calls / calls (0 without calls)
+ *   tool_usage_rate                episodes with a call that ran and succeeded
+ *   episode_length                 model turns per episode
+ *   answer_rate                    episodes that ended with <answer> */
+void rl_episode_metrics(const ep_episode *eps, int n, json_t *obj);
 
 /* ---- console */
 

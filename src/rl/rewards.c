@@ -307,10 +307,12 @@ int rl_verifier_run(const char *name, const rl_reward_env *env, const rl_reward_
 /* Score of one function for one episode (turn 0) or turn, with the
  * verifiers' penalty. */
 static int scored(const rl_reward_spec *s, const rl_reward_env *env, const rl_reward_task *task,
-                  const ep_episode *ep, int turn, double *out, long *failures, err_t *e)
+                  const ep_episode *ep, int turn, double *out, double *raw, long *failures,
+                  err_t *e)
 {
     if (rl_reward_score(s->name, s->params, env, task, ep, turn, out, e) != 0)
         return -1;
+    *raw = *out;
     for (int v = 0; v < s->n_verifiers; v++) {
         int pass;
         if (rl_verifier_run(s->verifiers[v], env, task, ep, turn, &pass, e) != 0)
@@ -333,6 +335,7 @@ int rl_reward_batch(const rl_reward_spec *specs, int nspec, const rl_reward_env 
     out->nfunc = nspec;
     out->total = xcalloc((size_t)n + 1, sizeof(double));
     out->value = xcalloc((size_t)n * nspec + 1, sizeof(double));
+    out->raw = xcalloc((size_t)n * nspec + 1, sizeof(double));
     out->turn_off = xcalloc((size_t)n + 1, sizeof(int));
     for (int i = 0; i < n; i++) {
         int N = eps[i].turns > 0 ? eps[i].turns : 1;
@@ -345,15 +348,17 @@ int rl_reward_batch(const rl_reward_spec *specs, int nspec, const rl_reward_env 
         double *tv = out->turn + out->turn_off[i];
         for (int f = 0; f < nspec; f++) {
             const rl_reward_spec *s = &specs[f];
-            double roll = 0, value = 0;
+            double roll = 0, value = 0, raw = 0;
             if (s->level == RL_REWARD_ROLLOUT &&
-                scored(s, env, &tasks[i], ep, 0, &roll, &out->verifier_failures, e) != 0)
+                scored(s, env, &tasks[i], ep, 0, &roll, &raw, &out->verifier_failures, e) != 0)
                 goto fail;
             for (int t = 1; t <= N; t++) {
-                double st = roll;
-                if (s->level == RL_REWARD_STEP &&
-                    scored(s, env, &tasks[i], ep, t, &st, &out->verifier_failures, e) != 0)
-                    goto fail;
+                double st = roll, rt;
+                if (s->level == RL_REWARD_STEP) {
+                    if (scored(s, env, &tasks[i], ep, t, &st, &rt, &out->verifier_failures, e) != 0)
+                        goto fail;
+                    raw += rt / N;
+                }
                 double v = s->dist == RL_DIST_LAST_STEP ? (t == N ? st : 0)
                            : s->dist == RL_DIST_ALL_STEPS_AVERAGE ? st / N
                                                                   : st;
@@ -361,6 +366,7 @@ int rl_reward_batch(const rl_reward_spec *specs, int nspec, const rl_reward_env 
                 value += v;
             }
             out->value[(size_t)i * nspec + f] = value;
+            out->raw[(size_t)i * nspec + f] = raw;
             out->total[i] += s->weight * value;
         }
     }
@@ -374,6 +380,7 @@ void rl_reward_result_free(rl_reward_result *r)
 {
     free(r->total);
     free(r->value);
+    free(r->raw);
     free(r->turn);
     free(r->turn_off);
     memset(r, 0, sizeof *r);
@@ -397,5 +404,11 @@ void rl_reward_metrics(const rl_reward_spec *specs, int nspec, const rl_reward_r
         json_object_set_new(obj, key, json_real(m));
         snprintf(key, sizeof key, "rewards/%s/std", specs[f].name);
         json_object_set_new(obj, key, json_real(s));
+        if (!strcmp(specs[f].name, "execution_accuracy") && r->n > 0) {
+            double acc = 0;
+            for (int i = 0; i < r->n; i++)
+                acc += r->raw[(size_t)i * nspec + f];
+            json_object_set_new(obj, "sql_accuracy", json_real(acc / r->n));
+        }
     }
 }

@@ -132,6 +132,8 @@ typedef struct rl_reward_result {
     double *total;      /* [n] the episode's reward: sum over functions of weight * value */
     double *value;      /* [n * nfunc] each function's unweighted value of episode i
                            (sum over its turns, penalties included) */
+    double *raw;        /* [n * nfunc] the function's own score before penalties and
+                           distribution (rollout: the episode's; step: mean over turns) */
     double *turn;       /* [sum of turns] the weighted reward of each turn, episode
                            after episode (turn_off[i] is where episode i starts) */
     int *turn_off;      /* [n + 1] */
@@ -146,7 +148,9 @@ int rl_reward_batch(const rl_reward_spec *specs, int nspec, const rl_reward_env 
 void rl_reward_result_free(rl_reward_result *r);
 
 /* Adds "rewards/<name>/mean" and "rewards/<name>/std" (torch.std: Bessel-
- * corrected; 0 for one episode) of every function to obj. */
+ * corrected; 0 for one episode) of every function to obj, and the guide's
+ * "sql_accuracy" (the mean raw execution_accuracy score) when that
+ * function is among the specs. */
 void rl_reward_metrics(const rl_reward_spec *specs, int nspec, const rl_reward_result *r,
                        json_t *obj);
 

@@ -305,3 +305,27 @@ TEST(metrics_progress_line)
     CHECK_STR(b.data, "step 1/3 (33%) | reward -1.5 | loss 2 | 1h06m40s elapsed, ETA 2h13m20s");
     buf_free(&b);
 }
+
+TEST(metrics_of_episodes)
+{
+    ep_call calls[3] = {{.turn = 1, .executed = 1}, {.turn = 2, .executed = 1, .is_error = 1},
+                        {.turn = 1, .executed = 0, .is_error = 1}};
+    ep_episode eps[2] = {{0}};
+    eps[0].n_tokens = 110, eps[0].n_prompt = 10, eps[0].n_model = 60, eps[0].turns = 3;
+    eps[0].calls = calls, eps[0].n_calls = 2, eps[0].n_call_errors = 1, eps[0].end = EP_END_ANSWER;
+    eps[1].n_tokens = 40, eps[1].n_prompt = 10, eps[1].n_model = 30, eps[1].turns = 1;
+    eps[1].calls = calls + 2, eps[1].n_calls = 1, eps[1].n_call_errors = 1, eps[1].end = EP_END_BUDGET;
+    json_t *o = json_object();
+    rl_episode_metrics(eps, 2, o);
+    CHECK(json_real_value(json_object_get(o, "completions/mean_length")) == 65);
+    CHECK(json_integer_value(json_object_get(o, "completions/min_length")) == 30);
+    CHECK(json_integer_value(json_object_get(o, "completions/max_length")) == 100);
+    CHECK(json_real_value(json_object_get(o, "completions/mean_model_tokens")) == 45);
+    CHECK(json_real_value(json_object_get(o, "completions/clipped_ratio")) == 0.5);
+    CHECK(json_real_value(json_object_get(o, "tools/call_frequency")) == 1.5);
+    CHECK(fabs(json_real_value(json_object_get(o, "tools/failure_frequency")) - 2.0 / 3) < 1e-12);
+    CHECK(json_real_value(json_object_get(o, "tool_usage_rate")) == 0.5);
+    CHECK(json_real_value(json_object_get(o, "episode_length")) == 2);
+    CHECK(json_real_value(json_object_get(o, "answer_rate")) == 0.5);
+    json_decref(o);
+}

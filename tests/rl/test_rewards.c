@@ -167,6 +167,16 @@ TEST(rewards_distribution_and_penalty)
         CHECK(fabs(r.total[0] - sum) < 1e-12 && r.total[1] == 0);
         rl_reward_result_free(&r);
     }
+    /* sql_accuracy: the raw scores' mean */
+    rl_reward_spec acc = {.name = "execution_accuracy", .weight = 1, .dist = RL_DIST_ALL_STEPS_EQUAL};
+    CHECK(rl_reward_batch(&acc, 1, &env, tasks, eps, 2, &r, &e) == 0);
+    CHECK(r.raw[0] == 1 && r.raw[1] == 0 && r.value[0] == 3);
+    json_t *am = json_object();
+    rl_reward_metrics(&acc, 1, &r, am);
+    CHECK(json_real_value(json_object_get(am, "sql_accuracy")) == 0.5);
+    CHECK(json_real_value(json_object_get(am, "rewards/execution_accuracy/mean")) == 1.5);
+    json_decref(am);
+    rl_reward_result_free(&r);
     /* verifiers subtract: B (no answer) gets 0 - 0.5; A with a tool error
      * gets 1 - 0.5, still above B */
     const char *ver[] = {"has_answer", "no_tool_errors"};
