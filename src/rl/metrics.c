@@ -2,6 +2,7 @@
  * Event protobufs encoded by hand) and the console progress line. */
 #include "metrics.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -137,12 +138,19 @@ rl_tb *rl_tb_open(const char *dir, err_t *e)
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = 0;
     rl_tb *w = xcalloc(1, sizeof *w);
-    buf_t p;
-    buf_init(&p);
     double now = wall_now();
-    buf_printf(&p, "%s/events.out.tfevents.%ld.%s.%ld", dir, (long)now, host, (long)getpid());
-    w->path = buf_take(&p);
-    w->f = fopen(w->path, "wb");
+    /* a second writer of this process in the same second gets the next
+     * number rather than truncating the first one's file */
+    for (int k = 0; k < 1000 && !w->f; k++) {
+        buf_t p;
+        buf_init(&p);
+        buf_printf(&p, "%s/events.out.tfevents.%ld.%s.%ld.%d", dir, (long)now, host, (long)getpid(), k);
+        free(w->path);
+        w->path = buf_take(&p);
+        w->f = fopen(w->path, "wbx");
+        if (!w->f && errno != EEXIST)
+            break;
+    }
     if (!w->f) {
         err_set(e, "%s: cannot create the TensorBoard event file", w->path);
         free(w->path);
@@ -164,6 +172,32 @@ int rl_tb_scalars(rl_tb *w, int64_t step, double wall_time, const char *const *t
 {
     buf_reset(&w->b);
     rl_tb_event(&w->b, wall_time, step, NULL, tags, values, n);
+    if (fwrite(w->b.data, 1, w->b.len, w->f) != w->b.len || fflush(w->f) != 0)
+        return err_set(e, "%s: write failed", w->path);
+    return 0;
+}
+
+void rl_tb_session_start(buf_t *out, double wall_time, int64_t step)
+{
+    /* Event { wall_time = 1, step = 2, session_log = 6 { status = 1: START } } */
+    buf_t ev;
+    buf_init(&ev);
+    uint64_t bits;
+    memcpy(&bits, &wall_time, 8);
+    pb_varint(&ev, 1 << 3 | 1);
+    put_le(&ev, bits, 8);
+    pb_varint(&ev, 2 << 3 | 0);
+    pb_varint(&ev, (uint64_t)step);
+    const char start[2] = {1 << 3 | 0, 1};
+    pb_bytes(&ev, 6, start, 2);
+    rl_tb_record(out, ev.data, ev.len);
+    buf_free(&ev);
+}
+
+int rl_tb_restart(rl_tb *w, int64_t step, err_t *e)
+{
+    buf_reset(&w->b);
+    rl_tb_session_start(&w->b, wall_now(), step);
     if (fwrite(w->b.data, 1, w->b.len, w->f) != w->b.len || fflush(w->f) != 0)
         return err_set(e, "%s: write failed", w->path);
     return 0;
@@ -273,7 +307,7 @@ rl_metrics *rl_metrics_open(const char *dir, long resume_step, err_t *e)
         return NULL;
     }
     m->tb = rl_tb_open(dir, e);
-    if (!m->tb) {
+    if (!m->tb || (resume_step >= 0 && rl_tb_restart(m->tb, resume_step + 1, e) != 0)) {
         rl_metrics_close(m);
         return NULL;
     }

@@ -45,12 +45,17 @@ void rl_tb_event(buf_t *out, double wall_time, int64_t step, const char *version
                  const char *const *tags, const double *values, int n);
 
 typedef struct rl_tb rl_tb;
-/* Creates dir/events.out.tfevents.<unix time>.<host>.<pid> and writes the
- * file_version event. */
+/* Creates dir/events.out.tfevents.<unix time>.<host>.<pid>.<n> (n: the
+ * first number whose file does not exist yet) and writes the file_version
+ * event. */
 rl_tb *rl_tb_open(const char *dir, err_t *e);
 /* One event with n scalars (float32 in the file, as TensorBoard keeps). */
 int rl_tb_scalars(rl_tb *w, int64_t step, double wall_time, const char *const *tags,
                   const double *values, int n, err_t *e);
+/* A SessionLog START event at step: TensorBoard then drops the events of
+ * steps >= step that earlier files hold (a run resumed from step - 1). */
+void rl_tb_session_start(buf_t *out, double wall_time, int64_t step);
+int rl_tb_restart(rl_tb *w, int64_t step, err_t *e);
 const char *rl_tb_path(const rl_tb *w);
 void rl_tb_close(rl_tb *w);
 
@@ -60,7 +65,8 @@ typedef struct rl_metrics rl_metrics;
 /* Opens dir/metrics.jsonl for appending and a new event file in dir
  * (made if missing). resume_step >= 0 (a resumed run): lines of later
  * steps, written after that checkpoint, are dropped first, so the file
- * reads as one uninterrupted run. */
+ * reads as one uninterrupted run, and the event file starts with a
+ * SessionLog START at resume_step + 1 so that TensorBoard does the same. */
 rl_metrics *rl_metrics_open(const char *dir, long resume_step, err_t *e);
 /* values: a JSON object of name -> value; numbers (and booleans) go to
  * both files, other values to the JSON line only. Flushed before return. */

@@ -2,6 +2,7 @@
  * written here (every CRC checked; the Event fields as TensorBoard's
  * event.proto numbers them), and by the tensorboard package where
  * python3 has it. JSON lines, resume truncation and the progress line. */
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct {
     double wall_time;
     int64_t step;
     char version[64];
+    int session_start;
     int n;
     char tags[64][64];
     float values[64];
@@ -119,6 +121,19 @@ static int decode_event(const unsigned char *p, const unsigned char *end, event_
                     return -1;
                 s += l2;
             }
+            p += len;
+            break;
+        }
+        case 6 << 3 | 2: {
+            /* SessionLog: status = 1 (varint) */
+            uint64_t k2, st;
+            if (rd_varint(&p, end, &len) != 0 || p + len > end)
+                return -1;
+            const unsigned char *s = p;
+            if (rd_varint(&s, p + len, &k2) != 0 || k2 != (1 << 3 | 0) ||
+                rd_varint(&s, p + len, &st) != 0)
+                return -1;
+            ev->session_start = st == 1;
             p += len;
             break;
         }
@@ -264,6 +279,8 @@ TEST(metrics_resume_drops_later_lines)
     rl_metrics_close(m);
     m = rl_metrics_open(dir, 3, &e);
     CHECK_MSG(m, "%s", e.msg);
+    char tbpath[4400];
+    snprintf(tbpath, sizeof tbpath, "%s", rl_metrics_tb_path(m));
     json_t *v = json_pack("{si}", "s", 40);
     CHECK(rl_metrics_log(m, 4, 0, v, &e) == 0);
     json_decref(v);
@@ -284,6 +301,28 @@ TEST(metrics_resume_drops_later_lines)
     CHECK(lines == 4 && steps[0] == 1 && steps[2] == 3 && steps[3] == 4);
     CHECK_CONTAINS(text, "\"s\": 40");
     free(text);
+    /* two event files, the first one intact (version and 5 steps) */
+    static event_t ev[8];
+    char why[1200];
+    char first[4800] = "";
+    int files = 0;
+    DIR *d = opendir(dir);
+    CHECK(d);
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strstr(de->d_name, "tfevents"))
+            continue;
+        files++;
+        if (!str_ends(tbpath, de->d_name))
+            snprintf(first, sizeof first, "%s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    CHECK(files == 2 && first[0]);
+    CHECK(read_events(first, ev, 8, why, sizeof why) == 6);
+    /* the resumed run's event file: version, SessionLog START at 4, step 4 */
+    int n_ev = read_events(tbpath, ev, 8, why, sizeof why);
+    CHECK_MSG(n_ev == 3, "%d events: %s", n_ev, n_ev < 0 ? why : "");
+    CHECK(ev[1].session_start && ev[1].step == 4 && ev[1].n == 0);
+    CHECK(!ev[2].session_start && ev[2].step == 4 && ev[2].n == 2);
     /* a directory that cannot be made */
     char bad[4400];
     snprintf(bad, sizeof bad, "%s/metrics.jsonl/sub", dir);
