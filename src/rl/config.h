@@ -157,7 +157,8 @@ void cfg_free(cfg_config *c);
  * (hf_model_dir_check: a hub name says it cannot be downloaded here). */
 int cfg_check_model(const cfg_config *c, err_t *e);
 /* The resolved configuration, defaults filled in, in the file's layout; it
- * parses back to the same configuration. A new reference. */
+ * parses back to the same configuration (the run folder keeps it, e.g. as
+ * RUN/resolved_config.json, so a run can be repeated). A new reference. */
 json_t *cfg_to_json(const cfg_config *c);
 /* Writes cfg_to_json (indented; numbers with 15 significant digits, so
  * 1e-5 is written 1e-5, not 1.0000000000000001e-05) to path atomically. */

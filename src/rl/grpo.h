@@ -28,7 +28,14 @@
  *     bnpo     1 / (tokens of the micro-batch * accum)
  *     dr_grpo  1 / (B * max_completion_length * accum)
  *     dapo     1 / tokens of the whole accumulated batch (num_items_in_batch)
- * (token counts are clamped to >= 1, as TRL's clamp(min=1)). */
+ * (token counts are clamped to >= 1, as TRL's clamp(min=1)).
+ *
+ * Temperature: TRL computes these log-probabilities from logits divided by
+ * the sampling temperature. The engine's tf_train_fb uses the plain
+ * log-softmax, so old log-probabilities, the current ones and the
+ * reference must all come from the same place: with temperature 1 the
+ * sampler's log-probabilities (ep_episode.logprobs) are that; otherwise
+ * recompute the old ones with tf_token_logprobs before the first pass. */
 #ifndef RETRAIN_RL_GRPO_H
 #define RETRAIN_RL_GRPO_H
 
@@ -89,7 +96,9 @@ double grpo_token_loss(const grpo_loss_opts *o, double logp, double old, double 
                        double *dlogp, double *kl, int *flags);
 
 /* Metrics of one micro-batch as TRL logs them (masked means over its
- * tokens); the step's value is the mean over micro-batches. */
+ * tokens); the step's value is the mean over micro-batches, except the
+ * loss, whose step value is the sum (the micro-batches' shares add up to
+ * the loss the optimizer step minimises). */
 typedef struct grpo_mb_metrics {
     double loss;        /* this micro-batch's share of the step's loss */
     double kl;          /* mean k3 over tokens (computed even when beta is 0) */
