@@ -539,6 +539,10 @@ static int parse_rewards(cfg_config *c, json_t *rs, err_t *e)
                 buf_free(&w);
                 continue;
             }
+            for (int k = 0; k < c->n_rewards; k++)
+                if (!strcmp(c->rewards[k].name, name))
+                    return err_set(e, "%s: %s is also a step reward; configure it once (its "
+                                      "metrics would share one name)", path, name);
             rl_reward_spec s = {0};
             s.name = xstrdup(name);
             s.level = level == 0 ? RL_REWARD_STEP : RL_REWARD_ROLLOUT;

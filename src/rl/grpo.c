@@ -238,9 +238,12 @@ int grpo_mb_eval(grpo_mb *c, const float *logp, const float *ent, float *dlogp, 
     return 0;
 }
 
-int grpo_episode_row(const ep_episode *ep, int T, int32_t *tokens, uint8_t *mask, float *old_logp)
+int grpo_episode_row(const ep_episode *ep, int T, int32_t *tokens, uint8_t *mask, float *old_logp,
+                     err_t *e)
 {
-    int n = ep->n_tokens < T ? ep->n_tokens : T;
+    int n = ep->n_tokens;
+    if (n < 1 || n > T)
+        return err_set(e, "episode %d.%d has %d tokens: a row holds 1..%d", ep->task, ep->sample, n, T);
     for (int t = 0; t < T; t++) {
         int in = t < n;
         int next = t + 1 < n;

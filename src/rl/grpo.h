@@ -141,12 +141,13 @@ long grpo_mask_tokens(const uint8_t *mask, int B, int T);
 
 /* ---- episode records to rows */
 
-/* Row of an episode for the engine: tokens[0..n) (n = ep->n_tokens, which
- * must be <= T), mask[t] = from_model[t + 1] and old_logp[t] = the
- * sampling log-probability of token t + 1; the rest of the row is 0.
- * Returns n (the row's length for tf_train_fb's lens). old_logp may be
- * NULL. */
-int grpo_episode_row(const ep_episode *ep, int T, int32_t *tokens, uint8_t *mask, float *old_logp);
+/* Row of an episode for the engine: tokens[0..n) (n = ep->n_tokens),
+ * mask[t] = from_model[t + 1] and old_logp[t] = the sampling
+ * log-probability of token t + 1; the rest of the row is 0. Returns n
+ * (the row's length for tf_train_fb's lens), or -1 with e when the
+ * episode is empty or longer than T. old_logp may be NULL. */
+int grpo_episode_row(const ep_episode *ep, int T, int32_t *tokens, uint8_t *mask, float *old_logp,
+                     err_t *e);
 
 /* ---- supervised warm start */
 

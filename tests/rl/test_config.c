@@ -291,6 +291,10 @@ TEST(config_bad_input_names_the_key)
          "{\"format\": {\"verifiers\": [\"has_answr\"]}}}}",
          "reward_setup.rollout_reward_configs.format.verifiers[0]: unknown verifier \"has_answr\" "
          "(known: has_answer, format, sql_syntax_valid, sql_executes, tool_use, no_tool_errors)"},
+        {"{\"model\": {\"name_or_path\": \"/m\"}, \"reward_setup\": {\"step_reward_configs\": "
+         "{\"format\": {}}, \"rollout_reward_configs\": {\"format\": {}}}}",
+         "reward_setup.rollout_reward_configs.format: format is also a step reward; configure it "
+         "once (its metrics would share one name)"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"reward_setup\": {\"rollout_rewards\": {}}}",
          "reward_setup.rollout_rewards: unknown key"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"logging_level\": \"LOUD\"}",

@@ -215,11 +215,16 @@ TEST(grpo_episode_row_shifts_the_mask)
     int32_t row[7];
     uint8_t mask[7];
     float old[7];
-    CHECK(grpo_episode_row(&ep, 7, row, mask, old) == 5);
+    err_t e;
+    CHECK(grpo_episode_row(&ep, 7, row, mask, old, &e) == 5);
     const uint8_t wm[7] = {0, 1, 1, 0, 0, 0, 0};
     CHECK(memcmp(mask, wm, 7) == 0);
     CHECK(row[4] == 14 && row[5] == 0);
     CHECK(old[1] == -0.5f && old[2] == -0.25f && old[3] == 0);
+    CHECK(grpo_episode_row(&ep, 4, row, mask, NULL, &e) == -1);
+    CHECK_STR(e.msg, "episode 0.0 has 5 tokens: a row holds 1..4");
+    ep.n_tokens = 0;
+    CHECK(grpo_episode_row(&ep, 4, row, mask, NULL, &e) == -1);
 }
 
 TEST(grpo_sft_weights_mean_over_assistant_tokens)
