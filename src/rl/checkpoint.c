@@ -403,8 +403,8 @@ int rl_ckpt_save(const rl_ckpt_save_opts *o, char **out_dir, err_t *e)
     return rc;
 }
 
-/* Same folder? Compares the last path component and the parent by
- * realpath, so "run/checkpoint-5" and "./run/checkpoint-5" agree. */
+/* Same folder? By realpath, so "run/checkpoint-5" and
+ * "./run/checkpoint-5" agree. */
 static int same_dir(const char *a, const char *b)
 {
     char *ra = realpath(a, NULL), *rb = realpath(b, NULL);

@@ -751,7 +751,7 @@ static void set_defaults(cfg_config *c)
     hp->gradient_checkpointing = 1;
 }
 
-static int parse_root(cfg_config *c, json_t *root, const char *what, err_t *e)
+static int parse_root(cfg_config *c, json_t *root, err_t *e)
 {
     if (!json_is_object(root))
         return err_set(e, "the configuration must be a JSON object");
@@ -847,7 +847,6 @@ static int parse_root(cfg_config *c, json_t *root, const char *what, err_t *e)
         buf_printf(&b, "trainer_output/spider2-%s", c->spider2_type);
         c->output_dir = buf_take(&b);
     }
-    (void)what;
     return 0;
 }
 
@@ -862,7 +861,7 @@ int cfg_parse(cfg_config *c, const char *text, size_t len, const char *what, err
         cfg_free(c);
         return rc;
     }
-    rc = parse_root(c, root, what, e);
+    rc = parse_root(c, root, e);
     json_decref(root);
     if (rc != 0) {
         if (what && e) {

@@ -232,7 +232,7 @@ int rl_reward_score(const char *name, const json_t *params, const rl_reward_env 
         if (!sql)
             return 0;
         int ok = 0;
-        if (name[4] == 'e') {
+        if (!strcmp(name, "sql_executes")) {
             if (!env || !env->exec)
                 return err_set(e, "sql_executes: no executor was given for task %s", id);
             if (env->exec(env->exec_user, task, sql, &ok, NULL, e) != 0)
