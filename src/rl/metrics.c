@@ -397,6 +397,18 @@ void rl_episode_metrics(const ep_episode *eps, int n, json_t *obj)
     json_object_set_new(obj, "answer_rate", json_real(answers / n));
 }
 
+void rl_time_metrics(const rl_time_split *t, json_t *obj)
+{
+    json_object_set_new(obj, "time/generation_s", json_real(t->generation_s));
+    json_object_set_new(obj, "time/tool_calls_s", json_real(t->tool_calls_s));
+    json_object_set_new(obj, "time/reward_s", json_real(t->reward_s));
+    json_object_set_new(obj, "time/update_s", json_real(t->update_s));
+    json_object_set_new(obj, "time/generation_tokens_per_s",
+                        json_real(t->generation_s > 0 ? t->generation_tokens / t->generation_s : 0));
+    json_object_set_new(obj, "time/update_tokens_per_s",
+                        json_real(t->update_s > 0 ? t->update_tokens / t->update_s : 0));
+}
+
 /* ---- console */
 
 static void put_duration(buf_t *b, double s)

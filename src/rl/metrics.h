@@ -91,6 +91,18 @@ void rl_metrics_close(rl_metrics *m);
  *   answer_rate                    episodes that ended with <answer> */
 void rl_episode_metrics(const ep_episode *eps, int n, json_t *obj);
 
+/* The time split of a step: seconds in each phase and the tokens of the
+ * two that make tokens (sampled tokens; tokens through forward+backward). */
+typedef struct rl_time_split {
+    double generation_s, tool_calls_s, reward_s, update_s;
+    long generation_tokens, update_tokens;
+} rl_time_split;
+
+/* Adds time/generation_s, time/tool_calls_s, time/reward_s, time/update_s,
+ * time/generation_tokens_per_s and time/update_tokens_per_s (0 where no
+ * time was spent) to obj. Generation time excludes the tool calls. */
+void rl_time_metrics(const rl_time_split *t, json_t *obj);
+
 /* ---- console */
 
 /* "step 12/100 (12%) | reward 0.375 | loss 0.0123 | 1m05s elapsed, ETA 7m57s"

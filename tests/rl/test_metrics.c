@@ -368,3 +368,18 @@ TEST(metrics_of_episodes)
     CHECK(json_real_value(json_object_get(o, "answer_rate")) == 0.5);
     json_decref(o);
 }
+
+TEST(metrics_time_split)
+{
+    rl_time_split t = {.generation_s = 2, .tool_calls_s = 0.5, .reward_s = 0.25, .update_s = 4,
+                       .generation_tokens = 1000, .update_tokens = 6000};
+    json_t *o = json_object();
+    rl_time_metrics(&t, o);
+    CHECK(json_real_value(json_object_get(o, "time/generation_tokens_per_s")) == 500);
+    CHECK(json_real_value(json_object_get(o, "time/update_tokens_per_s")) == 1500);
+    CHECK(json_real_value(json_object_get(o, "time/tool_calls_s")) == 0.5);
+    t.update_s = 0;
+    rl_time_metrics(&t, o);
+    CHECK(json_real_value(json_object_get(o, "time/update_tokens_per_s")) == 0);
+    json_decref(o);
+}
