@@ -73,8 +73,8 @@ typedef struct cfg_hparams {
     double beta;                /* KL coefficient: 0 */
     double epsilon;             /* 0.2 */
     double epsilon_high;        /* = epsilon */
-    grpo_loss_type loss_type;   /* dapo: GRPOConfig's default (trl/trainer/grpo_config.py,
-                                   late 2025; earlier releases used bnpo, then grpo) */
+    grpo_loss_type loss_type;   /* dapo: GRPOConfig's default in huggingface/trl's
+                                   trl/trainer/grpo_config.py as of late 2025 */
     grpo_scale scale_rewards;   /* group (true = group, false = none, as TRL) */
     double temperature;         /* 1.0 */
     double top_p;               /* 1.0 */
