@@ -30,6 +30,25 @@ static int copy_file(const char *from, const char *to, err_t *e)
     return rc;
 }
 
+int tf_copy_tokenizer_files(const char *from, const char *to, err_t *e)
+{
+    int rc = 0;
+    buf_t a, b;
+    buf_init(&a);
+    buf_init(&b);
+    for (size_t i = 0; i < ARRAY_LEN(k_side_files) && rc == 0; i++) {
+        buf_reset(&a);
+        buf_reset(&b);
+        buf_printf(&a, "%s/%s", from, k_side_files[i]);
+        buf_printf(&b, "%s/%s", to, k_side_files[i]);
+        if (file_exists(a.data))
+            rc = copy_file(a.data, b.data, e);
+    }
+    buf_free(&a);
+    buf_free(&b);
+    return rc;
+}
+
 static int write_config(const tf_model *m, const char *dir, err_t *e)
 {
     buf_t src, dst;
@@ -97,17 +116,8 @@ int tf_save_hf(const tf_model *m, const char *dir, err_t *e)
         st_writer_free(w);
     free(tmp);
     free(t);
-    for (size_t i = 0; i < ARRAY_LEN(k_side_files) && rc == 0; i++) {
-        buf_reset(&path);
-        buf_printf(&path, "%s/%s", m->dir, k_side_files[i]);
-        if (!file_exists(path.data))
-            continue;
-        buf_t to;
-        buf_init(&to);
-        buf_printf(&to, "%s/%s", dir, k_side_files[i]);
-        rc = copy_file(path.data, to.data, e);
-        buf_free(&to);
-    }
+    if (rc == 0)
+        rc = tf_copy_tokenizer_files(m->dir, dir, e);
     buf_free(&path);
     return rc;
 }

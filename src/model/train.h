@@ -52,6 +52,11 @@ size_t tf_lora_num_params(const tf_model *m);
  * the fine-tuned weights, or save the adapter with tf_lora_save). */
 int tf_save_hf(const tf_model *m, const char *dir, err_t *e);
 
+/* Copies the tokenizer files of a model directory (tokenizer.json,
+ * tokenizer_config.json, vocab.json + merges.txt, chat_template.jinja, ...
+ * those present) into another: an adapter checkpoint that loads alone. */
+int tf_copy_tokenizer_files(const char *from, const char *to, err_t *e);
+
 /* ---- training ---- */
 
 typedef struct tf_train_opts {

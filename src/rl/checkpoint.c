@@ -161,36 +161,6 @@ static json_t *read_json(const char *dir, const char *name, err_t *e)
     return j;
 }
 
-/* Tokenizer files travel with an adapter checkpoint so that it loads on
- * its own (the full-model save copies them itself). */
-static const char *const k_tokenizer_files[] = {
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-    "merges.txt",     "generation_config.json", "chat_template.jinja",   "added_tokens.json",
-};
-
-static int copy_tokenizer(const char *from, const char *to, err_t *e)
-{
-    for (size_t i = 0; i < ARRAY_LEN(k_tokenizer_files); i++) {
-        buf_t src, dst;
-        buf_init(&src);
-        buf_init(&dst);
-        buf_printf(&src, "%s/%s", from, k_tokenizer_files[i]);
-        buf_printf(&dst, "%s/%s", to, k_tokenizer_files[i]);
-        int rc = 0;
-        if (file_exists(src.data)) {
-            size_t n;
-            char *d = file_read(src.data, &n, e);
-            rc = d ? file_write_atomic(dst.data, d, n, e) : -1;
-            free(d);
-        }
-        buf_free(&src);
-        buf_free(&dst);
-        if (rc)
-            return -1;
-    }
-    return 0;
-}
-
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -311,7 +281,7 @@ static int write_contents(const rl_ckpt_save_opts *o, const char *dir, err_t *e)
         if (tf_lora_num_params(o->model) > 0) {
             if (tf_lora_save(o->model, dir, e) != 0)
                 return -1;
-            if (o->model_dir && copy_tokenizer(o->model_dir, dir, e) != 0)
+            if (o->model_dir && tf_copy_tokenizer_files(o->model_dir, dir, e) != 0)
                 return -1;
         } else if (tf_save_hf(o->model, dir, e) != 0) {
             return -1;
