@@ -230,6 +230,33 @@ int env_mcp_tools(env_mcp *m, const char *db, const env_tools **out, err_t *e)
 
 /* ---- the executor */
 
+/* The database's own message in an execute_query error text, which reads
+ * as str() of SQLAlchemy's exception (mcp-alchemy's):
+ *   Error: (sqlite3.OperationalError) no such table: x
+ *   [SQL: SELECT * FROM x]
+ *   (Background on this error at: https://sqlalche.me/e/20/e3q8)
+ * -> "no such table: x", what the direct executor reports. */
+static void driver_message(const char *text, err_t *e)
+{
+    const char *p = str_starts(text, "Error: ") ? text + 7 : text;
+    if (*p == '(') {
+        const char *close = strchr(p, ')');
+        if (close && close[1] == ' ' && !memchr(p, ' ', (size_t)(close - p)) &&
+            !memchr(p, '\n', (size_t)(close - p)))
+            p = close + 2;
+    }
+    const char *end = p + strlen(p);
+    const char *cuts[] = {"\n[SQL: ", "\n(Background on this error at: "};
+    for (size_t i = 0; i < ARRAY_LEN(cuts); i++) {
+        const char *c = strstr(p, cuts[i]);
+        if (c && c < end)
+            end = c;
+    }
+    while (end > p && (end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    err_set(e, "%.*s", (int)(end - p), p);
+}
+
 static int mexec_run(void *ctx, const char *db, const char *sql, size_t max_rows,
                      long timeout_ms, env_table *out, err_t *e)
 {
@@ -252,7 +279,8 @@ static int mexec_run(void *ctx, const char *db, const char *sql, size_t max_rows
     json_t *sc = json_object_get(r.raw, "structuredContent");
     const char *text = r.text;
     if (r.is_error || str_starts(text, "Error: ")) {
-        rc = err_set(e, "%s", str_starts(text, "Error: ") ? text + 7 : text);
+        driver_message(text, e);
+        rc = -1;
     } else if (!json_is_array(json_object_get(sc, "rows"))) {
         rc = err_set(e, "MCP server '%s' returned no typed rows for execute_query (scoring needs "
                         "`retrain mcp-db`, which gives them)",
