@@ -285,7 +285,8 @@ typedef struct env_eval_opts {
 } env_eval_opts;
 
 /* Scores every runnable task that has DIR/<id>.sql (the others are counted
- * as skipped by reason), writes the submission folder and report.json /
+ * as skipped by reason; at most o->limit), writes the submission folder and
+ * report.json (a result whose SQL did not run has "sql_failed": true) /
  * report.md, and returns the report (caller json_decref's it). Errors in a
  * prediction are the task's score 0 with the message; -1 only when the run
  * cannot be scored (gold missing or unreadable, a .sql naming no task, a
