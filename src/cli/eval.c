@@ -54,6 +54,10 @@ static void usage(FILE *f)
             "  --seed S           sampling seed (default 0)\n"
             "  --batch N          tasks whose episodes run together (default 8)\n"
             "  --max-turn-tokens N  new tokens per model turn (default 512)\n"
+            "  --max-prompt-tokens N  the prompt's budget; the external knowledge is cut to\n"
+            "                     fit (default 4096; 0: none)\n"
+            "  --max-completion-tokens N  tokens after the prompt, the model's and the tools'\n"
+            "                     together (default 4096; 0: none)\n"
             "  --mcp-config FILE  the MCP servers to use instead ({\"mcpServers\": {...}}): a\n"
             "                     database uses the server named after it, else all of them\n"
             "  --mcp-server-url URL  one Streamable HTTP MCP server that every task shares\n"
@@ -69,7 +73,8 @@ static void usage(FILE *f)
             "mcp_server_url, enable_external_knowledge}, a top-level mcpServers object, and an\n"
             "\"eval\" object (model, tasks, gold_dir, sql_dir, out, sqlite_dir, databases\n"
             "{NAME: URL}, documents, strict, max_rows, timeout_ms, limit, max_steps, wire,\n"
-            "temperature, seed, batch, max_turn_tokens, mcp_config, mcp_server_url, episodes,\n"
+            "temperature, seed, batch, max_turn_tokens, max_prompt_tokens, max_completion_tokens,\n"
+            "mcp_config, mcp_server_url, episodes,\n"
             "direct). Flags override the config.\n");
 }
 
@@ -81,6 +86,7 @@ typedef struct settings {
     /* the model-driven run */
     char *model, *wire, *mcp_config, *mcp_url;
     long limit, max_steps, max_query_length, batch, max_turn_tokens, seed;
+    long max_prompt_tokens, max_completion_tokens;
     double temperature;
     json_t *mcp_servers; /* a config's mcpServers object, or NULL */
     char *config_path;
@@ -224,6 +230,8 @@ static int load_config(const char *path, settings *s)
             {"batch", offsetof(settings, batch), 1},
             {"max_turn_tokens", offsetof(settings, max_turn_tokens), 1},
             {"max_query_length", offsetof(settings, max_query_length), 0},
+            {"max_prompt_tokens", offsetof(settings, max_prompt_tokens), 0},
+            {"max_completion_tokens", offsetof(settings, max_completion_tokens), 0},
         };
         static const struct {
             const char *key;
@@ -454,6 +462,8 @@ int cmd_eval(int argc, char **argv)
     s.max_query_length = 1000;
     s.batch = 8;
     s.max_turn_tokens = 512;
+    s.max_prompt_tokens = 4096;
+    s.max_completion_tokens = 4096;
     int rc = 2, progress = 1;
     const char *config = NULL;
     static const char *const bare[] = {"--strict", "--no-progress", "--direct", "--episodes"};
@@ -530,6 +540,8 @@ int cmd_eval(int argc, char **argv)
             {"--max-steps", offsetof(settings, max_steps), 1},
             {"--batch", offsetof(settings, batch), 1},
             {"--max-turn-tokens", offsetof(settings, max_turn_tokens), 1},
+            {"--max-prompt-tokens", offsetof(settings, max_prompt_tokens), 0},
+            {"--max-completion-tokens", offsetof(settings, max_completion_tokens), 0},
         };
         for (size_t k = 0; k < ARRAY_LEN(strs) && !slot; k++)
             if (!strcmp(a, strs[k].flag))
@@ -604,10 +616,13 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     if (s.max_steps > 10000 || s.max_turn_tokens > 1000000 || s.batch > 4096 ||
-        s.max_query_length > 10000000) {
-        fprintf(stderr, "retrain eval: max_steps (%ld), max_turn_tokens (%ld), batch (%ld) or "
-                        "max_query_length (%ld) is beyond any sensible run\n",
-                s.max_steps, s.max_turn_tokens, s.batch, s.max_query_length);
+        s.max_query_length > 10000000 || s.max_prompt_tokens > 10000000 ||
+        s.max_completion_tokens > 10000000) {
+        fprintf(stderr, "retrain eval: max_steps (%ld), max_turn_tokens (%ld), batch (%ld), "
+                        "max_query_length (%ld), max_prompt_tokens (%ld) or "
+                        "max_completion_tokens (%ld) is beyond any sensible run\n",
+                s.max_steps, s.max_turn_tokens, s.batch, s.max_query_length,
+                s.max_prompt_tokens, s.max_completion_tokens);
         goto out;
     }
     json_t *ucfg;
@@ -669,6 +684,8 @@ int cmd_eval(int argc, char **argv)
         c.max_steps = (int)s.max_steps;
         c.max_query_length = (int)s.max_query_length;
         c.max_turn_tokens = (int)s.max_turn_tokens;
+        c.max_prompt_tokens = (int)s.max_prompt_tokens;
+        c.max_completion_tokens = (int)s.max_completion_tokens;
         ep_engine_opts eng = {.temperature = (float)s.temperature, .seed = (uint64_t)s.seed};
         ep_engine *en = ep_engine_new(m, tok, c.chat, &eng);
         ep_policy pol = ep_engine_policy(en);

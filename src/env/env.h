@@ -310,7 +310,9 @@ typedef struct env_agent {
  * each with its own database's tools; the answer's SQL is written as
  * <id>.sql, run through x (use env_mcp_executor over a->mcp), written as
  * <id>.csv and scored as env_eval_sql_dir does. A task without an answer
- * scores 0 with the episode's end as its error. Each result also has
+ * scores 0 with the episode's end as its error (a task whose prompt cannot
+ * fit max_prompt_tokens runs no episode: end "prompt_too_long"). Each
+ * result also has
  * turns, tool_calls, tool_errors, end (ep_end_name) and end_detail; the
  * report adds "agent": {mean_turns, tool_use_rate (share of episodes with
  * a tool call), tool_calls, tool_errors, answered, no_answer, sql_errors,

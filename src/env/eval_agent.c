@@ -9,7 +9,8 @@
 typedef struct agent_src {
     const env_agent *a;
     const char *out_dir;
-    ep_task *tasks;   /* [batch] */
+    ep_task *tasks;   /* [batch] the batch's tasks that run */
+    size_t *slot;     /* [batch] the index in the batch of each of them */
     ep_episode *eps;  /* [batch] */
     /* totals over the run */
     long episodes, turns, with_tools, calls, call_errors, answered, sql_errors, model_tokens;
@@ -45,26 +46,48 @@ static int agent_predict(void *ctx, const env_task *const *tasks, size_t n, eval
 {
     agent_src *s = ctx;
     const env_agent *a = s->a;
+    size_t nrun = 0;
     for (size_t i = 0; i < n; i++) {
         const env_task *t = tasks[i];
         const env_tools *tools;
         if (env_mcp_tools(a->mcp, t->db, &tools, e) != 0)
             return -1;
-        s->tasks[i] = (ep_task){.id = t->instance_id,
-                                .question = t->question,
-                                .db = t->db,
-                                .knowledge = t->knowledge,
-                                .tools = tools};
+        ep_task et = {.id = t->instance_id,
+                      .question = t->question,
+                      .db = t->db,
+                      .knowledge = t->knowledge,
+                      .tools = tools};
+        /* A prompt that cannot fit is this task's failure, not the run's. */
+        ep_prompt pr;
+        err_t pe;
+        if (ep_prompt_build(a->ep, a->tok, tools, &et, &pr, &pe) != 0) {
+            buf_t m;
+            buf_init(&m);
+            buf_printf(&m, "no episode: %s", pe.msg);
+            out[i].error = buf_take(&m);
+            out[i].info = json_pack("{s:i, s:i, s:i, s:s, s:s, s:i}", "turns", 0, "tool_calls", 0,
+                                    "tool_errors", 0, "end", "prompt_too_long", "end_detail",
+                                    pe.msg, "model_tokens", 0);
+            s->episodes++;
+            count_end(s->ends, "prompt_too_long");
+            continue;
+        }
+        ep_prompt_free(&pr);
+        s->slot[nrun] = i;
+        s->tasks[nrun++] = et;
     }
+    if (nrun == 0)
+        return 0;
     ep_run_stats st;
-    if (ep_run(a->ep, a->tok, NULL, a->policy, s->tasks, (int)n, 1, s->eps, &st, e) != 0)
+    if (ep_run(a->ep, a->tok, NULL, a->policy, s->tasks, (int)nrun, 1, s->eps, &st, e) != 0)
         return -1;
     s->gen_ms += st.gen_ms;
     s->tool_ms += st.tool_ms;
     s->model_tokens += st.model_tokens;
     int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        ep_episode *ep = &s->eps[i];
+    for (size_t k = 0; k < nrun; k++) {
+        size_t i = s->slot[k];
+        ep_episode *ep = &s->eps[k];
         const char *end = ep_end_name(ep->end);
         if (ep->final_sql) {
             out[i].sql = xstrdup(ep->final_sql);
@@ -134,6 +157,7 @@ json_t *env_eval_agent(const env_tasks *ts, const env_gold *g, env_executor *x,
     agent_src s = {.a = a, .out_dir = o->out_dir};
     s.tasks = xcalloc(batch, sizeof *s.tasks);
     s.eps = xcalloc(batch, sizeof *s.eps);
+    s.slot = xcalloc(batch, sizeof *s.slot);
     s.ends = json_object();
     eval_source src = {.ctx = &s, .predict = agent_predict, .batch = batch,
                        .finish = agent_finish, .label = "eval"};
@@ -141,5 +165,6 @@ json_t *env_eval_agent(const env_tasks *ts, const env_gold *g, env_executor *x,
     json_decref(s.ends);
     free(s.tasks);
     free(s.eps);
+    free(s.slot);
     return report;
 }

@@ -724,6 +724,26 @@ TEST(env_cli_eval_model_runs_tiny_model)
     free(p);
     free(so);
     free(se);
+
+    /* a prompt that cannot fit its budget: that task scores 0, the run goes on */
+    char *out3 = path_in(out, "tight");
+    char *args3[] = {"--model", model, "--tasks", tasks, "--sqlite-dir", db, "--gold-dir", gold,
+                     "--out", out3, "--limit", "1", "--max-prompt-tokens", "100", NULL};
+    rc = run_eval(args3, &so, &se);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, "0 correct of 1 evaluated");
+    p = path_in(out3, "report.json");
+    r = json_load_file(p, 0, &je);
+    CHECK_MSG(r, "%s", je.text);
+    json_t *t0 = json_array_get(json_object_get(r, "results"), 0);
+    CHECK_STR(json_string_value(json_object_get(t0, "end")), "prompt_too_long");
+    CHECK_CONTAINS(json_string_value(json_object_get(t0, "error")), "no episode: task local038");
+    CHECK(json_integer_value(json_object_get(t0, "turns")) == 0);
+    json_decref(r);
+    free(p);
+    free(out3);
+    free(so);
+    free(se);
     free(cfg);
     free(tasks), free(db), free(gold), free(model), free(out);
 }
