@@ -4,8 +4,10 @@
  * the real tools, then answers) go the whole way - episode -> MCP ->
  * execution -> CSV -> comparison; retrain eval with a model (the tiny
  * random `chat` fixture) and its bad input. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../src/env/env.h"
 #include "../../src/env/episode.h"
@@ -844,4 +846,77 @@ TEST(env_cli_eval_model_bad_input)
     free(cfg);
     free(notmodel);
     free(tasks), free(db), free(gold), free(model), free(out);
+}
+
+/* --mcp-server-url: one Streamable HTTP server shared by every task (here
+ * Pagila's, so the Pagila tasks score and the others fail on it). */
+TEST(env_cli_eval_shared_http_server)
+{
+    if (!have_data())
+        return;
+    char *dbp = path_in(shared(), "databases/Pagila.sqlite");
+    char *abs = realpath(dbp, NULL);
+    char dburl[1400];
+    snprintf(dburl, sizeof dburl, "DB_URL=sqlite:///%s", abs);
+    char *argv[] = {(char *)test_retrain_bin(), "mcp-db", "--http", "127.0.0.1:0", "--read-only",
+                    NULL};
+    char *env[] = {dburl, NULL};
+    child_t ch;
+    CHECK(child_start(&ch, argv, env) == 0);
+    buf_t log;
+    buf_init(&log);
+    char url[128] = "";
+    for (int i = 0; i < 250 && !url[0]; i++) {
+        char *s = child_read_stderr(&ch);
+        if (s)
+            buf_puts(&log, s);
+        free(s);
+        const char *p = log.data ? strstr(log.data, "serving MCP at ") : NULL;
+        if (p)
+            sscanf(p + 15, "%127s", url);
+        else
+            usleep(20000);
+    }
+    buf_free(&log);
+    if (!url[0]) {
+        child_kill(&ch);
+        CHECK_MSG(0, "retrain mcp-db --http did not start");
+    }
+    char *tasks = path_in(shared(), "spider2-lite.jsonl"), *db = path_in(shared(), "databases");
+    char *gold = path_in(shared(), "gold"), *out = tmp_sub("http-out"), *sql = tmp_sub("http-sql");
+    const char *ids[] = {"local038", "local039"};
+    for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+        char name[300];
+        snprintf(name, sizeof name, "%s.sql", ids[i]);
+        char *from = path_in(gold, "sql"), *src = path_in(from, name), *to = path_in(sql, name);
+        err_t e;
+        char *text = file_read(src, NULL, &e);
+        if (text)
+            write_text(to, text);
+        free(text), free(from), free(src), free(to);
+    }
+    /* a chinook task: its tables are not Pagila's */
+    char *p = path_in(sql, "local054.sql");
+    write_text(p, "SELECT count(*) FROM tracks");
+    free(p);
+    char *so, *se;
+    int rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--sqlite-dir", db,
+                                 "--gold-dir", gold, "--out", out, "--mcp-server-url", url,
+                                 "--no-progress", NULL},
+                      &so, &se);
+    kill(ch.pid, SIGTERM);
+    child_wait(&ch, 5000);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, "accuracy 0.6667: 2 correct of 3 evaluated");
+    p = path_in(out, "report.json");
+    json_error_t je;
+    json_t *r = json_load_file(p, 0, &je);
+    CHECK_MSG(r, "%s", je.text);
+    json_t *last = json_array_get(json_object_get(r, "results"), 2);
+    CHECK_STR(json_string_value(json_object_get(last, "instance_id")), "local054");
+    CHECK_STR(json_string_value(json_object_get(last, "error")), "no such table: tracks");
+    json_decref(r);
+    free(p);
+    free(so), free(se);
+    free(tasks), free(db), free(gold), free(out), free(sql), free(abs), free(dbp);
 }
