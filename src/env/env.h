@@ -22,6 +22,13 @@
 
 #include "../base/base.h"
 #include "../db/db.h"
+#include "../mcp/mcp_client.h"
+
+/* From episode.h and the model (env.h stays free of the model's names). */
+struct env_tools;
+struct ep_config;
+struct ep_policy;
+struct tok;
 
 /* ---- result tables ------------------------------------------------------ */
 
@@ -221,6 +228,50 @@ typedef struct env_executor {
  * resolved, opened on first use and kept. */
 void env_db_executor(const env_tasks *ts, env_executor *x);
 
+/* ---- MCP: the tasks' databases behind MCP servers ------------------------ */
+
+/* The servers of one evaluation or training run. By default one
+ * `retrain mcp-db` child per database (named after it, started on first
+ * use, kept for the run, shut down by env_mcp_free), read-only:
+ *   DB_URL=<the task's URL, a SQLite path made absolute>, MCP_DB_READ_ONLY=1,
+ *   QUERY_TIMEOUT_MS, EXECUTE_QUERY_MAX_CHARS from the options.
+ * With a user config ({"mcpServers": {...}} and/or {"mcp_server_url":
+ * URL}) those servers are used instead: a database uses the server named
+ * after it when there is one, else every server of the config (all tasks
+ * share them). Predicted SQL runs through execute_query with
+ * "_meta": {"retrain/rows": true}, which `retrain mcp-db` answers with
+ * typed rows (see mcp.h); a server without them cannot score. */
+typedef struct env_mcp env_mcp;
+
+typedef struct env_mcp_opts {
+    const char *command;    /* program started as `COMMAND mcp-db`; NULL: "retrain" (this
+                               binary when it is not on PATH) */
+    long query_timeout_ms;  /* the servers' QUERY_TIMEOUT_MS; 0: none */
+    long max_chars;         /* their EXECUTE_QUERY_MAX_CHARS (what a model reads); 0: 4000 */
+    const json_t *config;   /* user servers, or NULL (borrowed; copied) */
+    const char *where;      /* names config in errors (a file, "eval.json: mcpServers") */
+} env_mcp_opts;
+
+/* Plans the servers for the runnable tasks of ts (nothing starts yet).
+ * NULL with e on a malformed user config. */
+env_mcp *env_mcp_new(const env_tasks *ts, const env_mcp_opts *o, err_t *e);
+/* Shuts every started server down and frees everything handed out. */
+void env_mcp_free(env_mcp *m);
+/* The tools of database db's server(s) as an episode's tool set, starting
+ * them on first use (tools/list once). A call is a tools/call with the
+ * tool's time limit (query_timeout_ms plus a margin; none: 10 minutes);
+ * its text and isError go to the model. -1 from a call only when the
+ * server is unusable. *out stays valid until env_mcp_free. -1 with e
+ * ("MCP server 'x': ...") when a server cannot start or list its tools. */
+int env_mcp_tools(env_mcp *m, const char *db, const struct env_tools **out, err_t *e);
+/* An executor over the same servers. Its close() leaves them running:
+ * env_mcp_free ends them. A query's error text ("Error: ...", without the
+ * prefix), a statement that returns no rows, a tool error and an unusable
+ * server are all the task's error. */
+void env_mcp_executor(env_mcp *m, env_executor *x);
+/* How many servers have been started (restarts not counted). */
+size_t env_mcp_started(const env_mcp *m);
+
 /* ---- score a folder of predicted SQL ------------------------------------ */
 
 typedef struct env_eval_opts {
@@ -230,16 +281,47 @@ typedef struct env_eval_opts {
     size_t max_rows;      /* 0: no bound */
     long timeout_ms;      /* per statement, 0: none */
     int progress;         /* draw a progress bar on stderr */
+    size_t limit;         /* at most this many tasks, the first in id order; 0: all */
 } env_eval_opts;
 
 /* Scores every runnable task that has DIR/<id>.sql (the others are counted
- * as skipped by reason), writes the submission folder and report.json /
+ * as skipped by reason; at most o->limit), writes the submission folder and
+ * report.json (a result whose SQL did not run has "sql_failed": true) /
  * report.md, and returns the report (caller json_decref's it). Errors in a
  * prediction are the task's score 0 with the message; -1 only when the run
  * cannot be scored (gold missing or unreadable, a .sql naming no task, a
  * folder that cannot be read or written). */
 json_t *env_eval_sql_dir(const env_tasks *ts, const env_gold *g, env_executor *x,
                          const env_eval_opts *o, err_t *e);
+/* ---- run a model (or any policy) on the tasks as an agent ----------------- */
+
+typedef struct env_agent {
+    const struct ep_config *ep;     /* the episode's settings (chat format, wire, max_steps ...) */
+    const struct tok *tok;          /* the model's tokenizer */
+    const struct ep_policy *policy; /* ep_engine_policy over the model, or a scripted one */
+    env_mcp *mcp;            /* each task's database tools */
+    int batch;               /* tasks whose episodes step together, >= 1 */
+    const char *model;       /* named in the report (a model directory) */
+    int keep_episodes;       /* 1: write episodes/<id>.txt (ep_format) in the out folder */
+} env_agent;
+
+/* Runs one episode per runnable task (id order, o->limit at most; o->sql_dir
+ * unused), batch tasks at a time with their episodes stepping together,
+ * each with its own database's tools; the answer's SQL is written as
+ * <id>.sql, run through x (use env_mcp_executor over a->mcp), written as
+ * <id>.csv and scored as env_eval_sql_dir does. A task without an answer
+ * scores 0 with the episode's end as its error (a task whose prompt cannot
+ * fit max_prompt_tokens runs no episode: end "prompt_too_long"). Each
+ * result also has
+ * turns, tool_calls, tool_errors, end (ep_end_name) and end_detail; the
+ * report adds "agent": {mean_turns, tool_use_rate (share of episodes with
+ * a tool call), tool_calls, tool_errors, answered, no_answer, sql_errors,
+ * ends {reason: count}, model_tokens, generation_s, tool_s}. -1 cases as
+ * env_eval_sql_dir's, plus a server that cannot start or a policy that
+ * fails. */
+json_t *env_eval_agent(const env_tasks *ts, const env_gold *g, env_executor *x,
+                       const env_agent *a, const env_eval_opts *o, err_t *e);
+
 /* The report as a Markdown page. */
 void env_report_md(json_t *report, buf_t *out);
 

@@ -161,17 +161,23 @@ typedef enum { ACT_NONE, ACT_ANSWER, ACT_CALL } act_kind;
 typedef struct run_ctx {
     const ep_config *c;
     const tok_t *t;
-    const env_tools *tools;
+    const env_tools *tools; /* the run's; a task's own win (task_tools) */
+    const ep_task *tasks;
     ep_run_stats *stats;
     /* the chat format's pieces of a reply (see env_reply), made once */
     buf_t close, pre, post, eot_bytes;
     int32_t eot;
 } run_ctx;
 
-/* Looks up and runs one tool call from the text between the tags; fills
- * call (result, is_error ...). Returns 0, or -1 when the tools could not
- * be reached (the message in e). */
-static int do_call(run_ctx *r, ep_call *call, const char *raw, err_t *e)
+static const env_tools *task_tools(const run_ctx *r, int task)
+{
+    return r->tasks[task].tools ? r->tasks[task].tools : r->tools;
+}
+
+/* Looks up and runs one tool call from the text between the tags with the
+ * tools ts; fills call (result, is_error ...). Returns 0, or -1 when the
+ * tools could not be reached (the message in e). */
+static int do_call(run_ctx *r, const env_tools *ts, ep_call *call, const char *raw, err_t *e)
 {
     const ep_config *c = r->c;
     buf_t res;
@@ -220,13 +226,13 @@ static int do_call(run_ctx *r, ep_call *call, const char *raw, err_t *e)
         goto refused;
     }
     const env_tool *tool = NULL;
-    for (int i = 0; r->tools && i < r->tools->n; i++)
-        if (!strcmp(r->tools->tools[i].name, call->name))
-            tool = &r->tools->tools[i];
+    for (int i = 0; ts && i < ts->n; i++)
+        if (!strcmp(ts->tools[i].name, call->name))
+            tool = &ts->tools[i];
     if (!tool) {
         buf_printf(&res, "Error: unknown tool \"%s\"; the tools are:", call->name);
-        for (int i = 0; r->tools && i < r->tools->n; i++)
-            buf_printf(&res, "%s %s", i ? "," : "", r->tools->tools[i].name);
+        for (int i = 0; ts && i < ts->n; i++)
+            buf_printf(&res, "%s %s", i ? "," : "", ts->tools[i].name);
         goto refused;
     }
     json_t *q = json_object_get(call->args, "query");
@@ -240,7 +246,7 @@ static int do_call(run_ctx *r, ep_call *call, const char *raw, err_t *e)
     buf_t text;
     buf_init(&text);
     uint64_t t0 = time_now_ns();
-    rc = r->tools->call(r->tools->user, tool->name, call->args, &text, &is_error, e);
+    rc = ts->call(ts->user, tool->name, call->args, &text, &is_error, e);
     call->ms = (double)(time_now_ns() - t0) / 1e6;
     if (r->stats)
         r->stats->tool_ms += call->ms;
@@ -367,7 +373,7 @@ static int handle_turn(run_ctx *r, ep_episode *ep, const ep_segment *seg, int ma
         } else {
             call->raw = trim_dup(turn, (size_t)(open - turn) + strlen(topen), (size_t)(tclose - turn));
             err_t te = {{0}};
-            if (do_call(r, call, call->raw, &te) != 0) {
+            if (do_call(r, task_tools(r, ep->task), call, call->raw, &te) != 0) {
                 ep->n_call_errors++;
                 ep_finish(ep, EP_END_TOOL_FAILURE, te.msg);
                 free(turn);
@@ -446,6 +452,10 @@ int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_
         return err_set(e, "episode: no policy to generate with");
     if (tools && tools->n > 0 && !tools->call)
         return err_set(e, "episode: the tool set has no call function");
+    for (int k = 0; k < n_tasks; k++)
+        if (tasks[k].tools && tasks[k].tools->n > 0 && !tasks[k].tools->call)
+            return err_set(e, "episode: task %s: its tool set has no call function",
+                           tasks[k].id ? tasks[k].id : "?");
     int N = n_tasks * G;
     memset(out, 0, sizeof *out * (size_t)N);
     if (stats)
@@ -455,7 +465,7 @@ int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_
     int32_t *tokbuf = NULL;
     float *lpbuf = NULL;
     int rc = -1;
-    run_ctx r = {.c = c, .t = t, .tools = tools, .stats = stats};
+    run_ctx r = {.c = c, .t = t, .tools = tools, .tasks = tasks, .stats = stats};
     buf_init(&r.close);
     buf_init(&r.pre);
     buf_init(&r.post);
@@ -466,7 +476,7 @@ int ep_run(const ep_config *c, const tok_t *t, const env_tools *tools, const ep_
         tok_token_bytes(t, r.eot, &r.eot_bytes);
     for (int k = 0; k < n_tasks; k++) {
         ep_prompt pr;
-        if (ep_prompt_build(c, t, tools, &tasks[k], &pr, e) != 0)
+        if (ep_prompt_build(c, t, tasks[k].tools ? tasks[k].tools : tools, &tasks[k], &pr, e) != 0)
             goto fail;
         for (int g = 0; g < G; g++) {
             ep_episode *ep = &out[k * G + g];

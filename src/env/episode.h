@@ -120,6 +120,9 @@ typedef struct ep_task {
     const char *question;
     const char *db;        /* the database's name */
     const char *knowledge; /* the external-knowledge document's text; NULL or "": none */
+    /* This task's tools (its database's server), or NULL: the tools given
+     * to ep_run. Lets one run batch tasks of different databases. */
+    const env_tools *tools;
 } ep_task;
 
 typedef struct ep_prompt {
@@ -298,7 +301,8 @@ typedef struct ep_run_stats {
  * sample g of task k; the G samples of a task share its prompt. Every turn
  * gathers the running episodes into one policy call (max_new: the smaller
  * of max_turn_tokens and the completion tokens the episode has left),
- * then runs their tool calls one after another. After turn max_steps the
+ * then runs their tool calls one after another (each episode calls its
+ * task's tools: tasks[k].tools, else `tools`). After turn max_steps the
  * episode ends: a tool call made in that turn still runs and is recorded,
  * but its result is not appended (the model would never read it). A reply
  * that does not fit in the completion budget is not appended either

@@ -135,7 +135,7 @@ static char *query_text(fake_tools *f, const char *sql)
 }
 
 static const ep_task g_task = {"local001", "How many items are there?", "shop",
-                               "Items are fruit. Count every row."};
+                               "Items are fruit. Count every row.", NULL};
 
 static ep_config config(chat_format f, ep_wire w)
 {
@@ -561,7 +561,7 @@ TEST(ep_batch_of_tasks_shrinks_as_episodes_end)
     const char *b[] = {call, "<answer>SELECT 2</answer>"};
     const char *c3[] = {call, call, "<answer>SELECT 3</answer>"};
     ep_script scripts[3] = {{a, 1}, {b, 2}, {c3, 3}};
-    ep_task tasks[2] = {g_task, {"local002", "Name the items.", "shop", NULL}};
+    ep_task tasks[2] = {g_task, {"local002", "Name the items.", "shop", NULL, NULL}};
     ep_scripted *s = ep_scripted_new(t, NULL, 0, scripts, 3);
     spy sp = {.inner = ep_scripted_policy(s)};
     ep_policy p = {spy_generate, &sp};
@@ -600,7 +600,7 @@ TEST(ep_prompt_truncates_knowledge_to_budget)
     buf_init(&know);
     for (int i = 0; i < 200; i++)
         buf_printf(&know, "Fact %d: r\xc3\xa9sum\xc3\xa9 rows count once. ", i);
-    ep_task task = {"local009", "How many distinct items?", "shop", know.data};
+    ep_task task = {"local009", "How many distinct items?", "shop", know.data, NULL};
     ep_config c = config(CHAT_CHATML, EP_WIRE_SPIDER2);
     c.max_prompt_tokens = 0;
     ep_prompt full, pr;
@@ -664,7 +664,7 @@ TEST(ep_prompt_lists_tools_and_format)
     CHECK(pr.tokens[0] == tok_id(t, "<|im_start|>"));
     ep_prompt_free(&pr);
     /* an empty question is an error */
-    ep_task bad = {"local010", "", "shop", NULL};
+    ep_task bad = {"local010", "", "shop", NULL, NULL};
     CHECK(ep_prompt_build(&c, t, &f->set, &bad, &pr, &e) == -1);
     CHECK_STR(e.msg, "task local010: the question is empty");
     buf_free(&s);
@@ -846,7 +846,7 @@ TEST(ep_engine_batch_reproducible_with_exact_logprobs)
     /* prompts of different lengths share a batch (right-padded): the
      * property holds for each of them */
     ep_task two[2] = {g_task, {"local003", "Which items have the longest names, and how long are they?",
-                               "shop", NULL}};
+                               "shop", NULL, NULL}};
     ep_engine_opts o = {.temperature = 1.0f, .seed = 11};
     ep_engine *en = ep_engine_new(m, t, CHAT_CHATML, &o);
     ep_policy pol = ep_engine_policy(en);

@@ -313,7 +313,7 @@ TEST(env_cli_eval_bad_input)
     }
     char *sql = good_gold_sql(), *out = tmp_sub("bad-out");
     expect_fail((char *[]){"--tasks", tasks, "--gold-dir", gold, "--out", out, NULL}, 2,
-                "retrain eval: no --sql-dir: running a model on the tasks needs a model");
+                "retrain eval: no --model and no --sql-dir: give --model DIR");
     expect_fail((char *[]){"--frobnicate", NULL}, 2, "retrain eval: unknown option '--frobnicate'");
     expect_fail((char *[]){"--tasks", NULL}, 2, "retrain eval: --tasks needs a value");
     expect_fail((char *[]){"--sql-dir", sql, "--tasks", tasks, NULL}, 2,

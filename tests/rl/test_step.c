@@ -82,7 +82,7 @@ TEST(grpo_step_assembled_from_the_pieces)
     ec.wire = EP_WIRE_SPIDER2;
     ec.max_steps = cfg.env_max_steps;
     ec.max_completion_tokens = cfg.hp.max_length;
-    ep_task task = {"local001", "Which fruit is there?", "shop", NULL};
+    ep_task task = {"local001", "Which fruit is there?", "shop", NULL, NULL};
     ep_episode eps[4];
     CHECK_MSG(ep_run(&ec, tok, &tools, &pol, &task, 1, G, eps, NULL, &e) == 0, "%s", e.msg);
     CHECK(eps[0].end == EP_END_ANSWER && eps[3].end == EP_END_NO_ACTION);
