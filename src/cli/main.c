@@ -14,7 +14,8 @@ static void usage(FILE *f)
             "  tools      list and call the tools of the MCP servers a config names\n"
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
-            "  eval       score a folder of predicted SQL on Spider 2.0 tasks (official rule)\n"
+            "  train      GRPO training on Spider 2.0 tasks through MCP tools (a config file)\n"
+            "  eval       run a model on Spider 2.0 tasks as an agent, or score predicted SQL\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train"))
+        return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);

@@ -290,7 +290,7 @@ static int parse_env(cfg_config *c, json_t *env, err_t *e)
     static const char *const skeys[] = {
         "spider2_data_path", "spider2_type", "mcp_server_url", "max_steps", "max_query_length",
         "enable_external_knowledge", "evaluation_mode", "database_dir", "wire_format",
-        "max_turn_tokens", NULL};
+        "max_turn_tokens", "gold_dir", "documents_dir", NULL};
     if (check_keys(s, p, skeys, e) != 0 || get_str(s, "spider2_data_path", p, &c->data_path, e) != 0 ||
         get_str(s, "spider2_type", p, &c->spider2_type, e) != 0 ||
         get_str(s, "mcp_server_url", p, &c->mcp_server_url, e) != 0 ||
@@ -299,6 +299,8 @@ static int parse_env(cfg_config *c, json_t *env, err_t *e)
         get_bool(s, "enable_external_knowledge", p, &c->enable_external_knowledge, e) != 0 ||
         get_bool(s, "evaluation_mode", p, &c->evaluation_mode, e) != 0 ||
         get_str(s, "database_dir", p, &c->database_dir, e) != 0 ||
+        get_str(s, "gold_dir", p, &c->gold_dir, e) != 0 ||
+        get_str(s, "documents_dir", p, &c->documents_dir, e) != 0 ||
         get_str(s, "wire_format", p, &c->wire_format, e) != 0 ||
         get_int(s, "max_turn_tokens", p, &c->max_turn_tokens, e) != 0)
         return -1;
@@ -896,6 +898,8 @@ void cfg_free(cfg_config *c)
     free(c->spider2_type);
     free(c->mcp_server_url);
     free(c->database_dir);
+    free(c->gold_dir);
+    free(c->documents_dir);
     free(c->wire_format);
     for (int i = 0; i < c->n_rewards; i++) {
         rl_reward_spec *s = &c->rewards[i];
@@ -956,13 +960,15 @@ json_t *cfg_to_json(const cfg_config *c)
     json_t *model = json_pack("{ss,ss,so,ss,sb}", "name_or_path", c->model_path, "loader",
                               "huggingface", "peft_config", peft, "torch_dtype", dtypes[c->dtype],
                               "trust_remote_code", c->trust_remote_code);
-    json_t *esc = json_pack("{so,ss,so,si,si,sb,sb,so,ss,si}", "spider2_data_path",
+    json_t *esc = json_pack("{so,ss,so,si,si,sb,sb,so,so,so,ss,si}", "spider2_data_path",
                             str_or_null(c->data_path), "spider2_type", c->spider2_type,
                             "mcp_server_url", str_or_null(c->mcp_server_url), "max_steps",
                             c->env_max_steps, "max_query_length", c->max_query_length,
                             "enable_external_knowledge", c->enable_external_knowledge,
                             "evaluation_mode", c->evaluation_mode, "database_dir",
-                            str_or_null(c->database_dir), "wire_format", c->wire_format,
+                            str_or_null(c->database_dir), "gold_dir", str_or_null(c->gold_dir),
+                            "documents_dir", str_or_null(c->documents_dir), "wire_format",
+                            c->wire_format,
                             "max_turn_tokens", c->max_turn_tokens);
     const cfg_hparams *hp = &c->hp;
     json_t *h = json_object();

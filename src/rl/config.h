@@ -18,7 +18,9 @@
  *                      spider2_type lite|snow|dbt, mcp_server_url, max_steps 20
  *                      (model turns), max_query_length 1000,
  *                      enable_external_knowledge true, evaluation_mode false,
- *                      database_dir (where <db>.sqlite files are), wire_format
+ *                      database_dir (where <db>.sqlite files are), gold_dir
+ *                      (spider2lite_eval.jsonl + exec_result/: what execution
+ *                      accuracy compares with), documents_dir, wire_format
  *                      auto|spider2|hermes, max_turn_tokens 512}
  *   algorithm          name grpo|sft, backend "trl" (TRL's semantics),
  *                      hyperparameters (cfg_hparams below)
@@ -123,6 +125,8 @@ typedef struct cfg_config {
     int enable_external_knowledge; /* 1 */
     int evaluation_mode;         /* 0 */
     char *database_dir;          /* NULL if not given */
+    char *gold_dir;              /* Spider's evaluation_suite/gold layout (execution accuracy) */
+    char *documents_dir;         /* external-knowledge documents; NULL: beside the task file */
     char *wire_format;           /* auto */
     int max_turn_tokens;         /* 512 */
     /* algorithm */

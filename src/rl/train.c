@@ -1,0 +1,668 @@
+/* rl/train: the GRPO training loop (see train.h). One step:
+ *   tasks of the step -> ep_run (G episodes each, their databases' MCP
+ *   tools) -> rewards -> group advantages -> rows (the sampled tokens, the
+ *   model's positions masked in) -> old and reference log-probabilities ->
+ *   num_iterations x (micro-batches through the engine's loss callback ->
+ *   AdamW) -> metrics, checkpoints. */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../env/env.h"
+#include "../model/chat.h"
+#include "../model/hf_config.h"
+#include "../model/tokenizer.h"
+#include "rl.h"
+
+typedef struct run {
+    cfg_config *cfg;
+    const rl_train_opts *o;
+    env_tasks ts;
+    int have_ts;
+    env_gold gold;
+    int have_gold;
+    env_mcp *mcp;
+    env_executor x;
+    const env_task **tasks; /* runnable, in id order */
+    size_t ntasks;
+    tf_model *m, *ref; /* ref: full fine-tuning with beta > 0 */
+    tok_t *tok;
+    tf_trainer *tr;
+    ep_config ec;
+    ep_engine *eng;
+    ep_policy pol;
+    char *run_dir;
+    rl_metrics *met;
+    rl_trainer_state st;
+    tf_sched sched;
+    long total;
+    int per_step; /* tasks (prompts) per optimizer step */
+    int G;
+    double t0;
+    long num_tokens; /* tokens of every episode so far (TRL's num_tokens) */
+} run;
+
+static double now_s(void)
+{
+    return (double)time_now_ns() * 1e-9;
+}
+
+/* ---- reward hooks: execution through the task's MCP server ---- */
+
+static int exec_hook(void *user, const rl_reward_task *task, const char *sql, int *ok, buf_t *msg,
+                     err_t *e)
+{
+    run *r = user;
+    const env_task *t = task->user;
+    env_table out;
+    env_table_init(&out);
+    err_t ex;
+    *ok = r->x.run(r->x.ctx, t->db, sql, 1000, 30000, &out, &ex) == 0;
+    if (!*ok && msg)
+        buf_puts(msg, ex.msg);
+    env_table_free(&out);
+    return 0;
+}
+
+/* The official rule (params {"mode": "strict"} for row-aligned), through
+ * the CSV round trip evaluate.py makes. */
+static int score_hook(void *user, const rl_reward_task *task, const char *sql,
+                      const json_t *params, double *score, err_t *e)
+{
+    run *r = user;
+    const env_task *t = task->user;
+    *score = 0;
+    if (!r->have_gold)
+        return err_set(e, "execution_accuracy needs the gold results: set "
+                          "environment.env_specific_config.gold_dir");
+    const char *mode = params ? json_string_value(json_object_get(params, "mode")) : NULL;
+    env_score_mode sm = mode && !strcmp(mode, "strict") ? ENV_SCORE_STRICT : ENV_SCORE_OFFICIAL;
+    env_table pred, back;
+    env_table_init(&pred);
+    env_table_init(&back);
+    err_t ex;
+    int rc = 0;
+    if (r->x.run(r->x.ctx, t->db, sql, 100000, 30000, &pred, &ex) == 0) {
+        buf_t csv;
+        buf_init(&csv);
+        env_csv_write(&pred, &csv);
+        env_table *golds = NULL;
+        size_t ng = 0;
+        if (env_csv_parse(csv.data ? csv.data : "", csv.len, t->instance_id, &back, &ex) == 0) {
+            if (env_gold_load(&r->gold, t->instance_id, &golds, &ng, e) != 0) {
+                rc = -1;
+            } else {
+                char why[256];
+                *score = env_score(&back, golds, ng, env_gold_find(&r->gold, t->instance_id), sm,
+                                   why, sizeof why) == 1;
+                env_tables_free(golds, ng);
+            }
+        }
+        buf_free(&csv);
+    }
+    env_table_free(&pred);
+    env_table_free(&back);
+    return rc;
+}
+
+/* ---- set-up ---- */
+
+static char *dir_of(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? xstrndup(path, (size_t)(s - path)) : xstrdup(".");
+}
+
+static int load_data(run *r, err_t *e)
+{
+    cfg_config *c = r->cfg;
+    const char *tasks = c->prompt_source ? c->prompt_source : c->data_path;
+    if (!tasks)
+        return err_set(e, "no tasks: set environment.env_specific_config.spider2_data_path (or "
+                          "prompt_source)");
+    if (!file_exists(tasks))
+        return err_set(e, "%s: the task file does not exist "
+                          "(environment.env_specific_config.spider2_data_path)",
+                       tasks);
+    char *base = dir_of(tasks);
+    buf_t dbs, docs, gold;
+    buf_init(&dbs);
+    buf_init(&docs);
+    buf_init(&gold);
+    if (c->database_dir)
+        buf_puts(&dbs, c->database_dir);
+    else
+        buf_printf(&dbs, "%s/databases", base);
+    if (c->documents_dir)
+        buf_puts(&docs, c->documents_dir);
+    else
+        buf_printf(&docs, "%s/resource/documents", base);
+    if (c->gold_dir)
+        buf_puts(&gold, c->gold_dir);
+    else
+        buf_printf(&gold, "%s/gold", base);
+    env_task_opts to = {.sqlite_dir = dbs.data,
+                        .documents_dir = c->enable_external_knowledge && file_exists(docs.data)
+                                             ? docs.data
+                                             : NULL};
+    int rc = env_tasks_load(tasks, &to, &r->ts, e);
+    if (rc == 0) {
+        r->have_ts = 1;
+        if (file_exists(gold.data)) {
+            rc = env_gold_open(gold.data, &r->gold, e);
+            r->have_gold = rc == 0;
+        } else if (c->gold_dir) {
+            rc = err_set(e, "%s: the gold folder does not exist "
+                            "(environment.env_specific_config.gold_dir)",
+                         c->gold_dir);
+        }
+    }
+    if (rc == 0) {
+        r->tasks = xmalloc(sizeof *r->tasks * (r->ts.n ? r->ts.n : 1));
+        for (size_t i = 0; i < r->ts.n; i++) {
+            const env_task *t = &r->ts.items[i];
+            /* training needs a database and, for execution accuracy, a gold result */
+            if (t->skip || !t->db)
+                continue;
+            if (r->have_gold && !env_gold_find(&r->gold, t->instance_id))
+                continue;
+            r->tasks[r->ntasks++] = t;
+        }
+        if (r->ntasks == 0)
+            rc = err_set(e, "%s: none of its %zu tasks can run here (their databases are not in "
+                            "%s%s)",
+                         tasks, r->ts.n, dbs.data, r->have_gold ? " or they have no gold result" : "");
+    }
+    free(base);
+    buf_free(&dbs);
+    buf_free(&docs);
+    buf_free(&gold);
+    return rc;
+}
+
+static int start_servers(run *r, err_t *e)
+{
+    cfg_config *c = r->cfg;
+    json_t *conf = NULL;
+    if (c->n_mcp > 0 || c->mcp_server_url) {
+        conf = json_object();
+        if (c->n_mcp > 0) {
+            json_t *servers = json_object();
+            for (int i = 0; i < c->n_mcp; i++) {
+                const cfg_mcp_server *s = &c->mcp[i];
+                json_t *one = json_object();
+                if (s->url) {
+                    json_object_set_new(one, "url", json_string(s->url));
+                } else {
+                    json_object_set_new(one, "command", json_string(s->command));
+                    json_t *args = json_array(), *env = json_object();
+                    for (size_t k = 0; k < s->args.len; k++)
+                        json_array_append_new(args, json_string(s->args.items[k]));
+                    for (size_t k = 0; k < s->env_names.len; k++)
+                        json_object_set_new(env, s->env_names.items[k],
+                                            json_string(s->env_values.items[k]));
+                    json_object_set_new(one, "args", args);
+                    json_object_set_new(one, "env", env);
+                }
+                json_object_set_new(servers, s->name, one);
+            }
+            json_object_set_new(conf, "mcpServers", servers);
+        } else {
+            json_object_set_new(conf, "mcp_server_url", json_string(c->mcp_server_url));
+        }
+    }
+    env_mcp_opts mo = {.query_timeout_ms = 30000, .config = conf,
+                       .where = r->o->config_path ? r->o->config_path : "the configuration"};
+    r->mcp = env_mcp_new(&r->ts, &mo, e);
+    json_decref(conf);
+    if (!r->mcp)
+        return -1;
+    env_mcp_executor(r->mcp, &r->x);
+    return 0;
+}
+
+/* Starts the servers of every database the tasks use and lists their tools. */
+static int check_servers(run *r, int *ndb, err_t *e)
+{
+    strlist_t seen;
+    strlist_init(&seen);
+    int rc = 0;
+    for (size_t i = 0; i < r->ntasks && rc == 0; i++) {
+        if (strlist_index(&seen, r->tasks[i]->db) >= 0)
+            continue;
+        strlist_push(&seen, r->tasks[i]->db);
+        const env_tools *tools;
+        rc = env_mcp_tools(r->mcp, r->tasks[i]->db, &tools, e);
+        if (rc == 0 && tools->n == 0)
+            rc = err_set(e, "the MCP server of database %s lists no tools", r->tasks[i]->db);
+    }
+    *ndb = (int)seen.len;
+    strlist_free(&seen);
+    return rc;
+}
+
+static int load_model(run *r, err_t *e)
+{
+    cfg_config *c = r->cfg;
+    tf_load_opts lo = {.linear_bf16 = c->lora && c->dtype == CFG_DTYPE_BF16};
+    r->m = tf_load(c->model_path, &lo, e);
+    if (!r->m)
+        return -1;
+    r->tok = tok_load(c->model_path, e);
+    if (!r->tok)
+        return -1;
+    if (c->lora) {
+        tf_lora_opts l = c->lora_opts;
+        l.targets = c->lora_targets ? c->lora_targets
+                    : tf_config(r->m)->arch == HF_GPT2 ? "c_attn"
+                                                      : "q_proj,v_proj";
+        l.seed = c->hp.seed;
+        if (tf_lora_attach(r->m, &l, e) != 0)
+            return -1;
+    } else if (c->hp.beta != 0) {
+        /* full fine-tuning with a KL term: the reference is a frozen copy */
+        r->ref = tf_load(c->model_path, NULL, e);
+        if (!r->ref)
+            return -1;
+    }
+    tf_train_opts to = {.beta1 = (float)c->hp.adam_beta1, .beta2 = (float)c->hp.adam_beta2,
+                        .eps = (float)c->hp.adam_epsilon, .weight_decay = (float)c->hp.weight_decay,
+                        .max_grad_norm = (float)c->hp.max_grad_norm,
+                        .checkpointing = c->hp.gradient_checkpointing};
+    r->tr = tf_trainer_new(r->m, &to, e);
+    if (!r->tr)
+        return -1;
+    ep_config_default(&r->ec);
+    r->ec.chat = chat_detect(r->tok);
+    if (strcmp(c->wire_format, "auto") == 0)
+        r->ec.wire = ep_wire_default(r->ec.chat);
+    else if (ep_wire_parse(c->wire_format, &r->ec.wire) != 0)
+        return err_set(e, "wire_format %s is not known", c->wire_format);
+    r->ec.max_steps = c->env_max_steps;
+    r->ec.max_query_length = c->max_query_length;
+    r->ec.max_turn_tokens = c->max_turn_tokens;
+    r->ec.max_completion_tokens = c->hp.max_length;
+    r->ec.max_prompt_tokens = c->hp.max_prompt_length;
+    if (ep_config_check(&r->ec, e) != 0)
+        return -1;
+    if (r->o->policy) {
+        r->pol = *r->o->policy;
+    } else {
+        ep_engine_opts eo = {.temperature = (float)c->hp.temperature, .top_k = c->hp.top_k,
+                             .top_p = (float)c->hp.top_p, .seed = c->hp.seed};
+        r->eng = ep_engine_new(r->m, r->tok, r->ec.chat, &eo);
+        r->pol = ep_engine_policy(r->eng);
+    }
+    return 0;
+}
+
+/* ---- one step ---- */
+
+/* Task k of the run's order: epoch k / ntasks, shuffled from (seed, epoch). */
+static const env_task *task_at(run *r, long k, size_t *perm, long *perm_epoch)
+{
+    long epoch = k / (long)r->ntasks;
+    if (*perm_epoch != epoch) {
+        rng_t g;
+        rng_seed_stream(&g, r->cfg->hp.seed, 1000003u + (uint64_t)epoch);
+        for (size_t i = 0; i < r->ntasks; i++)
+            perm[i] = i;
+        for (size_t i = r->ntasks; i > 1; i--) {
+            size_t j = (size_t)(rng_next(&g) % i);
+            size_t t = perm[i - 1];
+            perm[i - 1] = perm[j];
+            perm[j] = t;
+        }
+        *perm_epoch = epoch;
+    }
+    return r->tasks[perm[k % (long)r->ntasks]];
+}
+
+typedef struct step_out {
+    double reward, loss;
+    long tokens;
+    json_t *metrics;
+} step_out;
+
+static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out *so, err_t *e)
+{
+    cfg_config *c = r->cfg;
+    const cfg_hparams *hp = &c->hp;
+    int G = r->G, P = r->per_step, n = P * G;
+    rl_time_split ts = {0};
+    double t_gen = now_s();
+    /* rollouts */
+    ep_task *tasks = xcalloc((size_t)P, sizeof *tasks);
+    rl_reward_task *rt = xcalloc((size_t)n, sizeof *rt);
+    const env_task **et = xcalloc((size_t)P, sizeof *et);
+    int rc = 0;
+    for (int k = 0; k < P && rc == 0; k++) {
+        const env_task *t = task_at(r, step * P + k, perm, perm_epoch);
+        et[k] = t;
+        const env_tools *tools;
+        rc = env_mcp_tools(r->mcp, t->db, &tools, e);
+        tasks[k] = (ep_task){t->instance_id, t->question, t->db,
+                             c->enable_external_knowledge ? t->knowledge : NULL, tools};
+    }
+    ep_episode *eps = xcalloc((size_t)n, sizeof *eps);
+    ep_run_stats rs = {0};
+    if (rc == 0) {
+        if (r->eng)
+            ep_engine_reseed(r->eng, hp->seed * 1000003u + (uint64_t)step);
+        rc = ep_run(&r->ec, r->tok, NULL, &r->pol, tasks, P, G, eps, &rs, e);
+    }
+    ts.generation_s = now_s() - t_gen - rs.tool_ms / 1e3;
+    ts.tool_calls_s = rs.tool_ms / 1e3;
+    ts.generation_tokens = rs.model_tokens;
+    /* rewards */
+    rl_reward_result rr = {0};
+    double *adv = xcalloc((size_t)n, sizeof *adv);
+    grpo_adv_stats ast = {0};
+    double t_rew = now_s();
+    if (rc == 0) {
+        for (int i = 0; i < n; i++) {
+            const env_task *t = et[i / G];
+            rt[i] = (rl_reward_task){t->instance_id, NULL, t};
+            if (t->url && str_starts(t->url, "sqlite:///"))
+                rt[i].sqlite_path = t->url + strlen("sqlite://");
+        }
+        rl_reward_env renv = {.exec = exec_hook, .exec_user = r, .score = score_hook,
+                              .score_user = r};
+        rc = rl_reward_batch(c->rewards, c->n_rewards, &renv, rt, eps, n, &rr, e);
+    }
+    if (rc == 0)
+        rc = grpo_advantages(rr.total, n, G, hp->scale_rewards, adv, &ast, e);
+    ts.reward_s = now_s() - t_rew;
+    /* rows, old and reference log-probabilities */
+    double t_upd = now_s();
+    int T = 0;
+    for (int i = 0; i < n; i++)
+        T = eps[i].n_tokens > T ? eps[i].n_tokens : T;
+    T = T < 2 ? 2 : T;
+    int32_t *tokens = xcalloc((size_t)n * T, sizeof *tokens);
+    uint8_t *mask = xcalloc((size_t)n * T, 1);
+    float *old = xcalloc((size_t)n * T, sizeof(float)), *ref = xcalloc((size_t)n * T, sizeof(float));
+    int *lens = xcalloc((size_t)n, sizeof *lens);
+    for (int i = 0; i < n && rc == 0; i++) {
+        lens[i] = grpo_episode_row(&eps[i], T, tokens + (size_t)i * T, mask + (size_t)i * T, NULL, e);
+        rc = lens[i] > 0 ? 0 : -1;
+    }
+    /* TRL computes the old log-probabilities with the model (the sampler's
+     * differ under temperature, top-k, top-p); so do we */
+    if (rc == 0)
+        rc = tf_token_logprobs(r->m, tokens, lens, n, T, NULL, old, NULL, e);
+    if (rc == 0 && hp->beta != 0) {
+        if (r->ref) {
+            rc = tf_token_logprobs(r->ref, tokens, lens, n, T, NULL, ref, NULL, e);
+        } else {
+            tf_lora_set_enabled(r->m, 0);
+            rc = tf_token_logprobs(r->m, tokens, lens, n, T, NULL, ref, NULL, e);
+            tf_lora_set_enabled(r->m, 1);
+        }
+    }
+    /* the update: num_iterations passes, each gradient_accumulation_steps
+     * micro-batches of batch_size episodes, then one AdamW step */
+    int accum = hp->gradient_accumulation_steps, mbsz = hp->batch_size;
+    grpo_loss_opts lo = {.type = hp->loss_type, .epsilon_low = hp->epsilon,
+                         .epsilon_high = hp->epsilon_high, .beta = hp->beta,
+                         .max_completion_length = hp->max_length, .accum = accum,
+                         .batch_tokens = grpo_mask_tokens(mask, n, T)};
+    double loss = 0, kl = 0, ent = 0, clo = 0, chi = 0, creg = 0, gnorm = 0;
+    int nmb = 0;
+    float lr = 0;
+    for (int it = 0; it < hp->num_iterations && rc == 0; it++) {
+        for (int b0 = 0; b0 < n && rc == 0; b0 += mbsz) {
+            int B = n - b0 < mbsz ? n - b0 : mbsz;
+            grpo_mb mb = {.o = &lo, .B = B, .T = T, .mask = mask + (size_t)b0 * T,
+                          .old_logp = old + (size_t)b0 * T,
+                          .ref_logp = hp->beta != 0 ? ref + (size_t)b0 * T : NULL,
+                          .adv = adv + b0};
+            rc = grpo_mb_begin(&mb, e);
+            if (rc == 0)
+                rc = tf_train_fb(r->tr, tokens + (size_t)b0 * T, lens + b0, B, T, NULL,
+                                 grpo_loss_cb, &mb, NULL, NULL, e);
+            grpo_mb_end(&mb);
+            loss += mb.m.loss;
+            kl += mb.m.kl;
+            ent += mb.m.entropy;
+            clo += mb.m.clip_low;
+            chi += mb.m.clip_high;
+            creg += mb.m.clip_region;
+            nmb++;
+            ts.update_tokens += mb.m.tokens;
+        }
+        if (rc == 0) {
+            lr = tf_sched_lr(&r->sched, r->st.global_step);
+            rc = tf_trainer_step(r->tr, lr, &gnorm, e);
+        }
+    }
+    ts.update_s = now_s() - t_upd;
+    if (rc == 0) {
+        double k = nmb ? 1.0 / nmb : 0;
+        json_t *mv = json_object();
+        json_object_set_new(mv, "loss", json_real(loss / hp->num_iterations));
+        json_object_set_new(mv, "reward", json_real(ast.reward));
+        json_object_set_new(mv, "reward_std", json_real(ast.reward_std));
+        json_object_set_new(mv, "frac_reward_zero_std", json_real(ast.frac_reward_zero_std));
+        rl_reward_metrics(c->rewards, c->n_rewards, &rr, mv);
+        rl_episode_metrics(eps, n, mv);
+        json_object_set_new(mv, "kl", json_real(kl * k));
+        json_object_set_new(mv, "entropy", json_real(ent * k));
+        json_object_set_new(mv, "clip_ratio/low_mean", json_real(clo * k));
+        json_object_set_new(mv, "clip_ratio/high_mean", json_real(chi * k));
+        json_object_set_new(mv, "clip_ratio/region_mean", json_real(creg * k));
+        json_object_set_new(mv, "grad_norm", json_real(gnorm));
+        json_object_set_new(mv, "learning_rate", json_real(lr));
+        rl_time_metrics(&ts, mv);
+        so->metrics = mv;
+        so->reward = ast.reward;
+        so->loss = loss / hp->num_iterations;
+        for (int i = 0; i < n; i++)
+            so->tokens += eps[i].n_tokens;
+    }
+    free(tokens);
+    free(mask);
+    free(old);
+    free(ref);
+    free(lens);
+    free(adv);
+    rl_reward_result_free(&rr);
+    for (int i = 0; i < n; i++)
+        ep_episode_free(&eps[i]);
+    free(eps);
+    free(tasks);
+    free(rt);
+    free(et);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static void run_free(run *r)
+{
+    rl_metrics_close(r->met);
+    rl_state_free(&r->st);
+    ep_engine_free(r->eng);
+    tf_trainer_free(r->tr);
+    tf_free(r->m);
+    tf_free(r->ref);
+    tok_free(r->tok);
+    env_mcp_free(r->mcp);
+    if (r->have_gold)
+        env_gold_close(&r->gold);
+    if (r->have_ts)
+        env_tasks_free(&r->ts);
+    free(r->tasks);
+    free(r->run_dir);
+}
+
+static int save(run *r, char **dir, err_t *e)
+{
+    rl_ckpt_save_opts so = {.run_dir = r->run_dir, .step = r->st.global_step, .model = r->m,
+                            .model_dir = r->cfg->model_path, .trainer = r->tr,
+                            .sched = &r->sched, .state = &r->st,
+                            .save_total_limit = r->cfg->hp.save_total_limit};
+    return rl_ckpt_save(&so, dir, e);
+}
+
+int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
+{
+    if (c->algo != CFG_ALGO_GRPO)
+        return err_set(e, "algorithm.name \"sft\": supervised fine-tuning is not available in "
+                          "retrain train yet; use \"grpo\"");
+    run r = {.cfg = c, .o = o};
+    rl_state_init(&r.st);
+    for (size_t i = 0; i < c->warnings.len; i++)
+        log_warn("%s", c->warnings.items[i]);
+    int rc = cfg_check_model(c, e);
+    if (rc == 0)
+        rc = load_data(&r, e);
+    if (rc == 0)
+        rc = start_servers(&r, e);
+    int ndb = 0;
+    if (rc == 0)
+        rc = check_servers(&r, &ndb, e);
+    r.G = c->hp.num_generations;
+    r.per_step = cfg_prompts_per_step(c);
+    r.total = c->hp.max_steps > 0
+                  ? c->hp.max_steps
+                  : (long)ceil(c->hp.num_train_epochs * (double)r.ntasks / r.per_step);
+    if (rc == 0 && o->dry_run) {
+        json_t *j = cfg_to_json(c);
+        char *text = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", text);
+        free(text);
+        json_decref(j);
+        fprintf(stderr,
+                "dry run: model %s; %zu tasks runnable (of %zu), %d databases, their MCP "
+                "servers answer with tools; %ld steps of %d prompts x %d generations\n",
+                c->model_path, r.ntasks, r.ts.n, ndb, r.total, r.per_step, r.G);
+        run_free(&r);
+        return 0;
+    }
+    if (rc == 0)
+        rc = load_model(&r, e);
+    /* the run folder, the resolved configuration, the logs */
+    if (rc == 0) {
+        buf_t p;
+        buf_init(&p);
+        if (c->output_dir)
+            buf_puts(&p, c->output_dir);
+        else
+            buf_printf(&p, "trainer_output/spider2-%s", c->spider2_type);
+        r.run_dir = buf_take(&p);
+        buf_init(&p);
+        buf_printf(&p, "%s/resolved_config.json", r.run_dir);
+        rc = dir_make(r.run_dir, e);
+        if (rc == 0)
+            rc = cfg_write_resolved(c, p.data, e);
+        buf_free(&p);
+    }
+    int warm = c->hp.warmup_steps > 0 ? c->hp.warmup_steps
+                                      : (int)ceil(c->hp.warmup_ratio * (double)r.total);
+    r.sched = (tf_sched){c->hp.lr_scheduler, (float)c->hp.learning_rate, warm, (int)r.total};
+    long resume_step = -1;
+    if (rc == 0 && o->resume) {
+        char *ck = NULL;
+        rc = rl_ckpt_resolve(o->resume, &ck, e);
+        if (rc == 0) {
+            rl_state_free(&r.st);
+            rl_state_init(&r.st);
+            rc = rl_ckpt_load(ck, &r.st, &r.sched, NULL, 0, e);
+        }
+        if (rc == 0) {
+            /* weights: the adapter, or the whole model */
+            if (c->lora) {
+                tf_trainer_free(r.tr);
+                tf_free(r.m);
+                tf_load_opts lo = {.linear_bf16 = c->dtype == CFG_DTYPE_BF16};
+                r.m = tf_load(c->model_path, &lo, e);
+                rc = r.m ? tf_lora_load(r.m, ck, e) : -1;
+            } else {
+                tf_trainer_free(r.tr);
+                tf_free(r.m);
+                r.m = tf_load(ck, NULL, e);
+                rc = r.m ? 0 : -1;
+            }
+            if (rc == 0) {
+                tf_train_opts to = {.beta1 = (float)c->hp.adam_beta1,
+                                    .beta2 = (float)c->hp.adam_beta2,
+                                    .eps = (float)c->hp.adam_epsilon,
+                                    .weight_decay = (float)c->hp.weight_decay,
+                                    .max_grad_norm = (float)c->hp.max_grad_norm,
+                                    .checkpointing = c->hp.gradient_checkpointing};
+                r.tr = tf_trainer_new(r.m, &to, e);
+                rc = r.tr ? rl_ckpt_load_optimizer(r.tr, ck, e) : -1;
+            }
+            if (rc == 0 && r.eng) {
+                ep_engine_free(r.eng);
+                ep_engine_opts eo = {.temperature = (float)c->hp.temperature,
+                                     .top_k = c->hp.top_k, .top_p = (float)c->hp.top_p,
+                                     .seed = c->hp.seed};
+                r.eng = ep_engine_new(r.m, r.tok, r.ec.chat, &eo);
+                r.pol = ep_engine_policy(r.eng);
+            }
+            resume_step = r.st.global_step;
+            if (rc == 0)
+                log_info("resuming from %s (step %ld)", ck, resume_step);
+        }
+        free(ck);
+    }
+    if (rc == 0) {
+        buf_t p;
+        buf_init(&p);
+        buf_printf(&p, "%s/logs", r.run_dir);
+        r.met = rl_metrics_open(p.data, resume_step, e);
+        rc = r.met ? 0 : -1;
+        buf_free(&p);
+    }
+    r.st.max_steps = r.total;
+    r.st.train_batch_size = c->hp.batch_size;
+    r.st.save_steps = c->hp.save_steps;
+    r.st.logging_steps = c->hp.logging_steps;
+    r.st.eval_steps = c->hp.eval_steps;
+    r.t0 = now_s();
+    size_t *perm = xmalloc(sizeof *perm * (r.ntasks ? r.ntasks : 1));
+    long perm_epoch = -1;
+    long start = r.st.global_step;
+    while (rc == 0 && r.st.global_step < r.total) {
+        long step = r.st.global_step; /* optimizer steps taken; rollout batch `step` */
+        step_out so = {0};
+        rc = grpo_step(&r, step, perm, &perm_epoch, &so, e);
+        if (rc != 0)
+            break;
+        r.st.global_step += c->hp.num_iterations;
+        r.st.epoch = (double)r.st.global_step * r.per_step / (double)r.ntasks;
+        r.num_tokens += so.tokens;
+        json_object_set_new(so.metrics, "num_tokens", json_integer(r.num_tokens));
+        if (r.st.global_step % c->hp.logging_steps == 0 || r.st.global_step >= r.total ||
+            r.st.global_step == start + c->hp.num_iterations) {
+            rc = rl_metrics_log(r.met, r.st.global_step, r.st.epoch, so.metrics, e);
+            rl_state_log(&r.st, so.metrics);
+        }
+        if (!o->quiet) {
+            buf_t line;
+            buf_init(&line);
+            rl_progress_line(&line, r.st.global_step, r.total, now_s() - r.t0, so.reward, so.loss);
+            /* one line rewritten in place on a terminal, one per step otherwise */
+            fprintf(stderr, isatty(2) ? "\r%s" : "%s\n", line.data);
+            buf_free(&line);
+        }
+        json_decref(so.metrics);
+        if (rc == 0 && (r.st.global_step % c->hp.save_steps == 0 || r.st.global_step >= r.total)) {
+            char *dir = NULL;
+            rc = save(&r, &dir, e);
+            free(dir);
+        }
+    }
+    if (!o->quiet && r.st.global_step > start && isatty(2))
+        fprintf(stderr, "\n");
+    free(perm);
+    if (rc == 0)
+        log_info("trained %ld steps; run folder %s", r.st.global_step, r.run_dir);
+    run_free(&r);
+    return rc;
+}
