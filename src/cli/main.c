@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
             "  eval       score a folder of predicted SQL on Spider 2.0 tasks (official rule)\n"
+            "  demo-data  write the demo database, its tasks and gold results\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo-data"))
+        return cmd_demo_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
