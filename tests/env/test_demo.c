@@ -207,7 +207,9 @@ TEST(env_demo_gold_sql_runs)
     sqlite3_close(db);
     /* the metadata file: one line per task, in Spider's layout */
     env_gold g;
-    CHECK_MSG(env_gold_open(sub("gold-run/gold"), &g, &e) == 0, "%s", e.msg);
+    char *gdir = sub("gold-run/gold");
+    CHECK_MSG(env_gold_open(gdir, &g, &e) == 0, "%s", e.msg);
+    free(gdir);
     CHECK(g.n == ts.n);
     for (size_t i = 0; i < ts.n; i++) {
         const env_gold_meta *m = env_gold_find(&g, ts.items[i].id);
