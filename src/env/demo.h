@@ -58,7 +58,8 @@
  * episode shows it to the model as <result>TEXT</result>. The tool
  * descriptions in the system text name the database as "demo.sqlite" (what
  * `DB_URL=sqlite:///demo.sqlite retrain mcp-db` says when run in OUTDIR),
- * not the absolute path, so the file does not depend on where OUTDIR is. */
+ * not the absolute path, so the file does not depend on where OUTDIR is
+ * (they do name the SQLite library's version, as the server's do). */
 #ifndef RETRAIN_ENV_DEMO_H
 #define RETRAIN_ENV_DEMO_H
 
