@@ -7,22 +7,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: retrain demo-data OUTDIR [--seed N] [--train N] [--eval N] [--sft N]\n"
-            "\n"
-            "Writes a demo SQLite database and Spider 2.0-Lite tasks with gold results,\n"
-            "the same bytes for the same seed:\n"
-            "  OUTDIR/demo.sqlite                 the database (\"demo\" in the tasks)\n"
-            "  OUTDIR/train.jsonl, eval.jsonl     the tasks; evaluation questions use held-out\n"
-            "                                     phrasings and value combinations\n"
-            "  OUTDIR/gold/spider2lite_eval.jsonl, gold/exec_result/<id>.csv,\n"
-            "  OUTDIR/gold/sql/train/<id>.sql, gold/sql/eval/<id>.sql   gold data\n"
-            "  OUTDIR/sft.jsonl                   tool-using demonstrations of training tasks\n"
-            "\n"
-            "  --seed N    random seed (default 1)\n"
-            "  --train N   training questions (default 300)\n"
-            "  --eval N    evaluation questions (default 60)\n"
-            "  --sft N     demonstrations (default 50, at most --train)\n");
+    fprintf(f, "usage: retrain demo-data OUTDIR [--seed N] [--train N] [--eval N] [--sft N]\n"
+               "\n"
+               "Writes a demo SQLite database and Spider 2.0-Lite tasks with gold results,\n"
+               "the same bytes for the same seed:\n"
+               "  OUTDIR/demo.sqlite                 the database (\"demo\" in the tasks)\n"
+               "  OUTDIR/train.jsonl, eval.jsonl     the tasks; evaluation questions use held-out\n"
+               "                                     phrasings and value combinations\n"
+               "  OUTDIR/gold/spider2lite_eval.jsonl, gold/exec_result/<id>.csv,\n"
+               "  OUTDIR/gold/sql/train/<id>.sql, gold/sql/eval/<id>.sql   gold data\n"
+               "  OUTDIR/sft.jsonl                   tool-using demonstrations of training tasks\n"
+               "\n"
+               "  --seed N    random seed (default 1)\n"
+               "  --train N   training questions (default 300)\n"
+               "  --eval N    evaluation questions (default 60)\n"
+               "  --sft N     demonstrations (default 50, at most --train)\n");
 }
 
 int cmd_demo_data(int argc, char **argv)

@@ -44,7 +44,8 @@
  *     {"role": "system", "content": ep_system_text of the Spider 2.0 wire
  *                                   with the four database tools},
  *     {"role": "user", "content": "Database: demo\n\nQuestion: ..."},
- *     {"role": "assistant", "content": "<tool>{\"name\": \"all_table_names\", \"args\": {}}</tool>"},
+ *     {"role": "assistant", "content": "<tool>{\"name\": \"all_table_names\",
+ *                                       \"args\": {}}</tool>"},
  *     {"role": "tool", "name": "all_table_names", "content": RESULT TEXT},
  *     {"role": "assistant", "content": "<tool>{\"name\": \"schema_definitions\",
  *                                       \"args\": {\"table_names\": [...]}}</tool>"},
@@ -94,8 +95,8 @@ typedef struct demo_task {
     char *values;         /* the slot values, joined by '|' */
     char *question, *sql; /* the question and its gold SQL */
     int ignore_order;
-    const char *tables;   /* tables the SQL reads, comma-separated */
-    char *csv;            /* the gold result as env_csv_write writes it */
+    const char *tables; /* tables the SQL reads, comma-separated */
+    char *csv;          /* the gold result as env_csv_write writes it */
 } demo_task;
 
 typedef struct demo_taskset {
@@ -117,7 +118,7 @@ const char *demo_template_name(int tmpl);
 int demo_template_phrasings(int tmpl);
 
 typedef struct demo_summary {
-    long rows[6];   /* per table, as demo_table_names */
+    long rows[6]; /* per table, as demo_table_names */
     long total_rows;
     size_t n_train, n_eval, n_sft;
     double seconds;

@@ -12,39 +12,41 @@ const char *const demo_table_names[6] = {"departments", "employees", "customers"
                                          "products",    "orders",    "order_items"};
 
 static const char *const g_first[] = {
-    "James",  "Mary",   "Robert", "Patricia", "John",    "Jennifer", "Michael", "Linda",
-    "David",  "Sophie", "Lucas",  "Emma",     "Noah",    "Olivia",   "Liam",    "Ava",
-    "Mateo",  "Isabel", "Hugo",   "Clara",    "Felix",   "Marta",    "Oskar",   "Elena",
-    "Pablo",  "Lucia",  "Jonas",  "Anna",     "Tomas",   "Ingrid",   "Pierre",  "Camille",
-    "Marco",  "Giulia", "Kenji",  "Yuki",     "Arjun",   "Priya",    "Omar",    "Leila",
-    "Daniel", "Sarah",  "Victor", "Nina",     "Samuel",  "Grace",    "Henry",   "Alice",
+    "James",  "Mary",   "Robert", "Patricia", "John",   "Jennifer", "Michael", "Linda",
+    "David",  "Sophie", "Lucas",  "Emma",     "Noah",   "Olivia",   "Liam",    "Ava",
+    "Mateo",  "Isabel", "Hugo",   "Clara",    "Felix",  "Marta",    "Oskar",   "Elena",
+    "Pablo",  "Lucia",  "Jonas",  "Anna",     "Tomas",  "Ingrid",   "Pierre",  "Camille",
+    "Marco",  "Giulia", "Kenji",  "Yuki",     "Arjun",  "Priya",    "Omar",    "Leila",
+    "Daniel", "Sarah",  "Victor", "Nina",     "Samuel", "Grace",    "Henry",   "Alice",
 };
 static const char *const g_last[] = {
-    "Smith",   "Johnson", "Brown",    "Garcia",  "Miller",  "Davis",   "Martin",  "Lopez",
-    "Wilson",  "Moore",   "Taylor",   "Thomas",  "Lee",     "Walker",  "Hall",    "Young",
-    "King",    "Wright",  "Scott",    "Green",   "Baker",   "Adams",   "Nelson",  "Carter",
-    "Mitchell", "Perez",  "Roberts",  "Turner",  "Phillips", "Campbell", "Parker", "Evans",
-    "Edwards", "Collins", "Stewart",  "Morris",  "Rossi",   "Muller",  "Schmidt", "Dubois",
-    "Moreau",  "Fischer", "Weber",    "Novak",   "Silva",   "Santos",  "Tanaka",  "Sato",
+    "Smith",    "Johnson", "Brown",   "Garcia", "Miller",   "Davis",    "Martin",  "Lopez",
+    "Wilson",   "Moore",   "Taylor",  "Thomas", "Lee",      "Walker",   "Hall",    "Young",
+    "King",     "Wright",  "Scott",   "Green",  "Baker",    "Adams",    "Nelson",  "Carter",
+    "Mitchell", "Perez",   "Roberts", "Turner", "Phillips", "Campbell", "Parker",  "Evans",
+    "Edwards",  "Collins", "Stewart", "Morris", "Rossi",    "Muller",   "Schmidt", "Dubois",
+    "Moreau",   "Fischer", "Weber",   "Novak",  "Silva",    "Santos",   "Tanaka",  "Sato",
 };
 static const struct {
     const char *city, *country;
 } g_cities[] = {
-    {"New York", "USA"},    {"Chicago", "USA"},      {"Seattle", "USA"},    {"Austin", "USA"},
-    {"Boston", "USA"},      {"Toronto", "Canada"},   {"Montreal", "Canada"}, {"Vancouver", "Canada"},
-    {"London", "UK"},       {"Manchester", "UK"},    {"Edinburgh", "UK"},   {"Berlin", "Germany"},
-    {"Munich", "Germany"},  {"Hamburg", "Germany"},  {"Paris", "France"},   {"Lyon", "France"},
-    {"Marseille", "France"}, {"Madrid", "Spain"},    {"Barcelona", "Spain"}, {"Valencia", "Spain"},
+    {"New York", "USA"},    {"Chicago", "USA"},      {"Seattle", "USA"},
+    {"Austin", "USA"},      {"Boston", "USA"},       {"Toronto", "Canada"},
+    {"Montreal", "Canada"}, {"Vancouver", "Canada"}, {"London", "UK"},
+    {"Manchester", "UK"},   {"Edinburgh", "UK"},     {"Berlin", "Germany"},
+    {"Munich", "Germany"},  {"Hamburg", "Germany"},  {"Paris", "France"},
+    {"Lyon", "France"},     {"Marseille", "France"}, {"Madrid", "Spain"},
+    {"Barcelona", "Spain"}, {"Valencia", "Spain"},
 };
 static const struct {
     const char *name, *location;
 } g_departments[] = {
-    {"Executive", "New York"}, {"Sales", "Chicago"},     {"Marketing", "New York"},
-    {"Engineering", "Seattle"}, {"Support", "Austin"},   {"Finance", "New York"},
-    {"Logistics", "Chicago"},  {"Human Resources", "Boston"},
+    {"Executive", "New York"},  {"Sales", "Chicago"},          {"Marketing", "New York"},
+    {"Engineering", "Seattle"}, {"Support", "Austin"},         {"Finance", "New York"},
+    {"Logistics", "Chicago"},   {"Human Resources", "Boston"},
 };
-static const char *const g_titles[] = {"Associate", "Specialist", "Senior Specialist",
-                                       "Analyst", "Coordinator"};
+static const char *const g_titles[] = {"Associate", "Specialist", "Senior Specialist", "Analyst",
+                                       "Coordinator"};
 /* Category, then nouns for product names (adjective + noun, each pair once). */
 static const struct {
     const char *category;
@@ -260,13 +262,15 @@ static int fill(dbw *w, rng_t *r, long counts[6])
         const char *ln = g_last[pick(r, ARRAY_LEN(g_last))];
         int dep = i <= ndep ? i : 1 + (int)pick(r, (uint64_t)ndep);
         int64_t mgr = i == 1 ? 0 : i <= ndep ? 1 : dep;
-        const char *title = i == 1 ? "Chief Executive" : i <= ndep ? "Head of Department"
-                                                       : g_titles[pick(r, ARRAY_LEN(g_titles))];
+        const char *title = i == 1      ? "Chief Executive"
+                            : i <= ndep ? "Head of Department"
+                                        : g_titles[pick(r, ARRAY_LEN(g_titles))];
         int has_email = pick(r, 100) >= 12;
         lower_email(&email, fn, ln, i, "shop.example");
         date_text(random_day(r, i <= ndep ? 2012 : 2014, i == 1 ? 2012 : 2023), date);
-        int64_t salary = (int64_t)(i == 1 ? 240000 : i <= ndep ? 120000 + pick(r, 60) * 1000
-                                                               : 42000 + pick(r, 160) * 500);
+        int64_t salary = (int64_t)(i == 1      ? 240000
+                                   : i <= ndep ? 120000 + pick(r, 60) * 1000
+                                               : 42000 + pick(r, 160) * 500);
         int e1 = mgr ? insert(w, st[1], "ittttiiti", (int64_t)i, fn, ln,
                               has_email ? email.data : NULL, title, (int64_t)dep, mgr, date, salary)
                      : insert(w, st[1], "ittttinti", (int64_t)i, fn, ln,

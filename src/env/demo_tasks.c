@@ -22,35 +22,52 @@ typedef struct tmpl {
 } tmpl;
 
 #define UNIQUE_CUSTOMERS(extra)                                                                    \
-    "SELECT first_name, last_name FROM customers " extra " GROUP BY first_name, last_name "       \
+    "SELECT first_name, last_name FROM customers " extra " GROUP BY first_name, last_name "        \
     "HAVING COUNT(*) = 1 ORDER BY 1, 2"
 #define YEARS "SELECT DISTINCT strftime('%Y', order_date) FROM orders ORDER BY 1"
 #define REVENUE "ROUND(SUM(oi.quantity * oi.unit_price), 2)"
 
 static const tmpl g_tmpl[] = {
-    {"customer_email", "customers", 0, UNIQUE_CUSTOMERS("WHERE email IS NOT NULL"),
-     "SELECT email FROM customers WHERE first_name = '{0}' AND last_name = '{1}'", NULL,
+    {"customer_email",
+     "customers",
+     0,
+     UNIQUE_CUSTOMERS("WHERE email IS NOT NULL"),
+     "SELECT email FROM customers WHERE first_name = '{0}' AND last_name = '{1}'",
+     NULL,
      {"What is the email address of the customer named {0} {1}?",
       "Find the email of customer {0} {1}.", "Give me {0} {1}'s email address.",
       "Which email address do we have on file for the customer {0} {1}?"}},
-    {"product_price", "products", 0, "SELECT name FROM products ORDER BY 1",
-     "SELECT price FROM products WHERE name = '{0}'", NULL,
+    {"product_price",
+     "products",
+     0,
+     "SELECT name FROM products ORDER BY 1",
+     "SELECT price FROM products WHERE name = '{0}'",
+     NULL,
      {"What is the price of the product '{0}'?", "How much does the '{0}' cost?",
       "Look up the price of the product named '{0}'.", "Tell me the listed price for '{0}'."}},
-    {"products_over_price", "products", 1,
+    {"products_over_price",
+     "products",
+     1,
      "SELECT c.category, t.x FROM (SELECT DISTINCT category FROM products) c CROSS JOIN (SELECT "
      "50 AS x UNION ALL SELECT 100 UNION ALL SELECT 150 UNION ALL SELECT 200) t ORDER BY 1, 2",
-     "SELECT name FROM products WHERE category = '{0}' AND price > {1}", NULL,
+     "SELECT name FROM products WHERE category = '{0}' AND price > {1}",
+     NULL,
      {"List the names of {0} products that cost more than {1} dollars.",
       "Which products in the {0} category are priced above {1}?",
       "Show every {0} product with a price over {1}.",
       "Name the {0} items whose price exceeds {1} dollars."}},
-    {"customers_in_city", "customers", 0, "SELECT DISTINCT city FROM customers ORDER BY 1",
-     "SELECT COUNT(*) FROM customers WHERE city = '{0}'", NULL,
+    {"customers_in_city",
+     "customers",
+     0,
+     "SELECT DISTINCT city FROM customers ORDER BY 1",
+     "SELECT COUNT(*) FROM customers WHERE city = '{0}'",
+     NULL,
      {"How many customers are from {0}?", "Count the customers who live in {0}.",
       "What is the number of customers located in {0}?",
       "How many of our customers are based in {0}?"}},
-    {"orders_status_year", "orders", 0,
+    {"orders_status_year",
+     "orders",
+     0,
      "SELECT DISTINCT status, strftime('%Y', order_date) FROM orders ORDER BY 1, 2",
      "SELECT COUNT(*) FROM orders WHERE status = '{0}' AND strftime('%Y', order_date) = '{1}'",
      NULL,
@@ -58,14 +75,19 @@ static const tmpl g_tmpl[] = {
       "Count the orders from {1} whose status is '{0}'.",
       "In {1}, how many orders ended up with the status '{0}'?",
       "What number of orders placed during {1} have the status '{0}'?"}},
-    {"customers_per_city", "customers", 1,
+    {"customers_per_city",
+     "customers",
+     1,
      "SELECT DISTINCT country FROM customers ORDER BY 1",
-     "SELECT city, COUNT(*) AS customers FROM customers WHERE country = '{0}' GROUP BY city", NULL,
+     "SELECT city, COUNT(*) AS customers FROM customers WHERE country = '{0}' GROUP BY city",
+     NULL,
      {"For each city in {0}, how many customers are there?",
-      "Count the customers per city for {0}.",
-      "Give the number of customers in every city of {0}.",
+      "Count the customers per city for {0}.", "Give the number of customers in every city of {0}.",
       "Break down our customers in {0} by city, with a count for each."}},
-    {"revenue_per_category", "order_items,orders,products", 1, YEARS,
+    {"revenue_per_category",
+     "order_items,orders,products",
+     1,
+     YEARS,
      "SELECT p.category, " REVENUE " AS revenue FROM order_items oi JOIN orders o ON o.order_id "
      "= oi.order_id JOIN products p ON p.product_id = oi.product_id WHERE strftime('%Y', "
      "o.order_date) = '{0}' GROUP BY p.category",
@@ -77,7 +99,9 @@ static const tmpl g_tmpl[] = {
       "Show each product category with its {0} revenue, counting quantity times unit price.",
       "Per product category, how much revenue (quantity times unit price) came from orders of "
       "{0}?"}},
-    {"customer_order_count", "customers,orders", 0,
+    {"customer_order_count",
+     "customers,orders",
+     0,
      UNIQUE_CUSTOMERS(""),
      "SELECT COUNT(*) FROM orders o JOIN customers c ON c.customer_id = o.customer_id WHERE "
      "c.first_name = '{0}' AND c.last_name = '{1}'",
@@ -85,7 +109,9 @@ static const tmpl g_tmpl[] = {
      {"How many orders has {0} {1} placed?", "Count the orders made by the customer {0} {1}.",
       "What is the total number of orders from customer {0} {1}?",
       "How many times has {0} {1} ordered from us?"}},
-    {"category_revenue_year", "order_items,orders,products", 0,
+    {"category_revenue_year",
+     "order_items,orders,products",
+     0,
      "SELECT DISTINCT p.category, strftime('%Y', o.order_date) FROM order_items oi JOIN orders o "
      "ON o.order_id = oi.order_id JOIN products p ON p.product_id = oi.product_id ORDER BY 1, 2",
      "SELECT " REVENUE " FROM order_items oi JOIN orders o ON o.order_id = oi.order_id JOIN "
@@ -96,7 +122,9 @@ static const tmpl g_tmpl[] = {
       "How much did {0} products bring in during {1} (quantity times unit price)?",
       "Sum quantity times unit price over all {0} order lines of {1}.",
       "In {1}, what revenue (quantity times unit price) did the {0} category make?"}},
-    {"employees_in_department", "employees,departments", 1,
+    {"employees_in_department",
+     "employees,departments",
+     1,
      "SELECT name FROM departments ORDER BY 1",
      "SELECT e.first_name, e.last_name FROM employees e JOIN departments d ON d.department_id = "
      "e.department_id WHERE d.name = '{0}'",
@@ -105,7 +133,9 @@ static const tmpl g_tmpl[] = {
       "Who works in the {0} department? Give first and last names.",
       "Name every employee of the {0} department (first and last name).",
       "Which employees belong to {0}? Show their first and last names."}},
-    {"top_products_in_category", "order_items,products", 1,
+    {"top_products_in_category",
+     "order_items,products",
+     1,
      "SELECT DISTINCT p.category, k.k, k.k + 1 FROM products p CROSS JOIN (SELECT 3 AS k UNION "
      "ALL SELECT 5) k ORDER BY 1, 2",
      "SELECT p.name, SUM(oi.quantity) AS units FROM order_items oi JOIN products p ON "
@@ -119,7 +149,9 @@ static const tmpl g_tmpl[] = {
       "List the {1} best-selling {0} products by units sold and how many units each sold.",
       "What are the {1} {0} products with the highest number of units ordered, and their unit "
       "counts?"}},
-    {"top_customers_in_country", "customers,orders,order_items", 1,
+    {"top_customers_in_country",
+     "customers,orders,order_items",
+     1,
      "SELECT DISTINCT c.country, k.k, k.k + 1 FROM customers c CROSS JOIN (SELECT 3 AS k UNION "
      "ALL SELECT 5) k ORDER BY 1, 2",
      "SELECT c.first_name, c.last_name, " REVENUE " AS spent FROM customers c JOIN orders o ON "
@@ -136,37 +168,51 @@ static const tmpl g_tmpl[] = {
       "quantity times unit price).",
       "Which {1} customers based in {0} have the largest total spend (quantity times unit "
       "price)? Include their names and the totals."}},
-    {"orders_in_month", "orders", 0,
+    {"orders_in_month",
+     "orders",
+     0,
      "WITH m(num, name) AS (VALUES ('01', 'January'), ('02', 'February'), ('03', 'March'), "
      "('04', 'April'), ('05', 'May'), ('06', 'June'), ('07', 'July'), ('08', 'August'), ('09', "
      "'September'), ('10', 'October'), ('11', 'November'), ('12', 'December')) SELECT DISTINCT "
      "strftime('%Y', o.order_date), m.num, m.name FROM orders o JOIN m ON m.num = strftime('%m', "
      "o.order_date) ORDER BY 1, 2",
-     "SELECT COUNT(*) FROM orders WHERE strftime('%Y-%m', order_date) = '{0}-{1}'", NULL,
+     "SELECT COUNT(*) FROM orders WHERE strftime('%Y-%m', order_date) = '{0}-{1}'",
+     NULL,
      {"How many orders were placed in {2} {0}?", "Count the orders dated in {2} {0}.",
       "What is the number of orders from {2} of {0}?",
       "During {2} {0}, how many orders did we receive?"}},
-    {"hires_in_year", "employees", 0,
+    {"hires_in_year",
+     "employees",
+     0,
      "SELECT DISTINCT strftime('%Y', hire_date) FROM employees ORDER BY 1",
-     "SELECT COUNT(*) FROM employees WHERE strftime('%Y', hire_date) = '{0}'", NULL,
+     "SELECT COUNT(*) FROM employees WHERE strftime('%Y', hire_date) = '{0}'",
+     NULL,
      {"How many employees were hired in {0}?", "Count the employees whose hire date is in {0}.",
       "What number of staff members joined the company in {0}?",
       "How many people did we hire during {0}?"}},
-    {"customers_without_email", "customers", 0,
+    {"customers_without_email",
+     "customers",
+     0,
      "SELECT DISTINCT country FROM customers WHERE email IS NULL ORDER BY 1",
-     "SELECT COUNT(*) FROM customers WHERE country = '{0}' AND email IS NULL", NULL,
+     "SELECT COUNT(*) FROM customers WHERE country = '{0}' AND email IS NULL",
+     NULL,
      {"How many customers from {0} have no email address on file?",
       "Count the customers in {0} whose email is missing.",
       "For how many {0} customers do we lack an email address?",
       "What is the number of customers in {0} without an email?"}},
-    {"customers_without_phone", "customers", 1,
+    {"customers_without_phone",
+     "customers",
+     1,
      "SELECT DISTINCT city FROM customers WHERE phone IS NULL ORDER BY 1",
-     "SELECT first_name, last_name FROM customers WHERE city = '{0}' AND phone IS NULL", NULL,
+     "SELECT first_name, last_name FROM customers WHERE city = '{0}' AND phone IS NULL",
+     NULL,
      {"List the first and last names of customers in {0} who have no phone number.",
       "Which customers from {0} are missing a phone number? Give first and last names.",
       "Show the names (first and last) of {0} customers without a phone number.",
       "Who among our customers in {0} has no phone number recorded? First and last names."}},
-    {"categories_bought_by_customer", "customers,orders,order_items,products", 1,
+    {"categories_bought_by_customer",
+     "customers,orders,order_items,products",
+     1,
      UNIQUE_CUSTOMERS(""),
      "SELECT DISTINCT p.category FROM customers c JOIN orders o ON o.customer_id = c.customer_id "
      "JOIN order_items oi ON oi.order_id = o.order_id JOIN products p ON p.product_id = "
@@ -176,7 +222,9 @@ static const tmpl g_tmpl[] = {
       "List the different categories of products that {0} {1} has ordered.",
       "What product categories appear in the orders of {0} {1}? List each once.",
       "From which categories has the customer {0} {1} purchased products?"}},
-    {"distinct_buyers_category_year", "orders,order_items,products", 0,
+    {"distinct_buyers_category_year",
+     "orders,order_items,products",
+     0,
      "SELECT DISTINCT p.category, strftime('%Y', o.order_date) FROM order_items oi JOIN orders o "
      "ON o.order_id = oi.order_id JOIN products p ON p.product_id = oi.product_id ORDER BY 1, 2",
      "SELECT COUNT(DISTINCT o.customer_id) FROM orders o JOIN order_items oi ON oi.order_id = "
@@ -187,7 +235,9 @@ static const tmpl g_tmpl[] = {
       "Count the different customers who ordered something from {0} during {1}.",
       "In {1}, how many unique customers purchased at least one {0} product?",
       "What number of distinct customers placed orders containing {0} items in {1}?"}},
-    {"cities_with_many_customers", "customers", 1,
+    {"cities_with_many_customers",
+     "customers",
+     1,
      "SELECT c.country, t.n FROM (SELECT DISTINCT country FROM customers) c CROSS JOIN (SELECT "
      "10 AS n UNION ALL SELECT 15 UNION ALL SELECT 20) t ORDER BY 1, 2",
      "SELECT city FROM customers WHERE country = '{0}' GROUP BY city HAVING COUNT(*) >= {1}",
@@ -196,7 +246,9 @@ static const tmpl g_tmpl[] = {
       "List the {0} cities with {1} or more customers.",
       "Find every city of {0} where we have no fewer than {1} customers.",
       "In {0}, which cities count {1} customers or more?"}},
-    {"frequent_customers", "customers,orders", 1,
+    {"frequent_customers",
+     "customers,orders",
+     1,
      "SELECT n FROM (SELECT 6 AS n UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9 UNION "
      "ALL SELECT 10 UNION ALL SELECT 11) ORDER BY 1",
      "SELECT c.first_name, c.last_name FROM customers c JOIN orders o ON o.customer_id = "
@@ -206,7 +258,9 @@ static const tmpl g_tmpl[] = {
       "List the first and last names of customers with over {0} orders.",
       "Find the customers who ordered more than {0} times (first and last name).",
       "Who has made more than {0} orders? Show first and last names."}},
-    {"manager_of_employee", "employees", 0,
+    {"manager_of_employee",
+     "employees",
+     0,
      "SELECT first_name, last_name FROM employees GROUP BY first_name, last_name HAVING "
      "COUNT(*) = 1 AND MAX(manager_id) IS NOT NULL ORDER BY 1, 2",
      "SELECT m.first_name, m.last_name FROM employees e JOIN employees m ON m.employee_id = "
@@ -216,7 +270,9 @@ static const tmpl g_tmpl[] = {
       "Find the first and last name of the person {0} {1} reports to.",
       "Which employee manages {0} {1}? Show first and last name.",
       "To whom does {0} {1} report? Give that manager's first and last name."}},
-    {"department_salary", "employees,departments", 0,
+    {"department_salary",
+     "employees,departments",
+     0,
      "SELECT d.name, f.fn, f.word FROM departments d CROSS JOIN (SELECT 'AVG' AS fn, 'average' "
      "AS word UNION ALL SELECT 'MAX', 'highest' UNION ALL SELECT 'MIN', 'lowest') f ORDER BY 1, 2",
      "SELECT ROUND({1}(e.salary), 2) FROM employees e JOIN departments d ON d.department_id = "
@@ -226,7 +282,9 @@ static const tmpl g_tmpl[] = {
       "Find the {2} salary among employees of the {0} department.",
       "Give the {2} employee salary in {0}.",
       "Across the {0} department, what is the {2} salary paid?"}},
-    {"products_by_price", "products", 0,
+    {"products_by_price",
+     "products",
+     0,
      "SELECT DISTINCT category FROM products ORDER BY 1",
      "SELECT name, price FROM products WHERE category = '{0}' ORDER BY price ASC",
      "SELECT price FROM products WHERE category = '{0}'",
@@ -274,7 +332,7 @@ typedef struct combo {
 typedef struct pool {
     combo *c;
     size_t n;
-    size_t n_eval; /* c[0, n_eval) are for evaluation, the rest for training */
+    size_t n_eval;  /* c[0, n_eval) are for evaluation, the rest for training */
     size_t next[2]; /* the next unused combination of each split */
 } pool;
 
@@ -341,8 +399,8 @@ static int run_sql(db_conn *conn, const char *sql, env_table *t, err_t *e)
     db_cursor *cur;
     if (db_execute(conn, sql, NULL, &cur, &de) != 0)
         return err_set(e, "%s (in: %s)", de.message, sql);
-    int rc = env_table_from_cursor(cur, 0, t, &de) != 0 ? err_set(e, "%s (in: %s)", de.message, sql)
-                                                        : 0;
+    int rc =
+        env_table_from_cursor(cur, 0, t, &de) != 0 ? err_set(e, "%s (in: %s)", de.message, sql) : 0;
     db_close_cursor(cur);
     return rc;
 }
@@ -375,8 +433,7 @@ static int first_col_distinct(const env_table *t)
 
 /* Runs a combination's gold SQL; 1 when its answer is usable (csv set),
  * 0 when not (empty, a lone 0 or NULL, ties), -1 on a database error. */
-static int try_combo(db_conn *conn, const tmpl *t, const combo *c, buf_t *sql, buf_t *csv,
-                     err_t *e)
+static int try_combo(db_conn *conn, const tmpl *t, const combo *c, buf_t *sql, buf_t *csv, err_t *e)
 {
     buf_reset(sql);
     subst(t->sql, c, 1, sql);
@@ -485,8 +542,8 @@ static int take_split(db_conn *conn, pool *pools, int split, size_t want, rng_t 
                 demo_task *k = &ts->items[ts->n++];
                 memset(k, 0, sizeof *k);
                 got++;
-                snprintf(k->id, sizeof k->id, "local_demo_%s_%04d", split == DEMO_EVAL ? "eval" : "train",
-                         (int)got);
+                snprintf(k->id, sizeof k->id, "local_demo_%s_%04d",
+                         split == DEMO_EVAL ? "eval" : "train", (int)got);
                 k->split = split;
                 k->tmpl = t;
                 k->phrasing = ph;
@@ -508,8 +565,9 @@ static int take_split(db_conn *conn, pool *pools, int split, size_t want, rng_t 
             break;
     }
     if (got < want)
-        rc = err_set(e, "only %zu distinct %s questions can be made from the demo database "
-                        "(asked for %zu)",
+        rc = err_set(e,
+                     "only %zu distinct %s questions can be made from the demo database "
+                     "(asked for %zu)",
                      got, split == DEMO_EVAL ? "evaluation" : "training", want);
 out:
     buf_free(&sql), buf_free(&csv), buf_free(&q);

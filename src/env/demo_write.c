@@ -144,8 +144,8 @@ int demo_sft_build(const char *db_path, const demo_taskset *ts, int n_sft, buf_t
     mcp_session_init(&s.sess);
 
     int rc = -1;
-    json_t *list_msg = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method",
-                                 "tools/list");
+    json_t *list_msg =
+        json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1, "method", "tools/list");
     json_t *list = mcp_server_handle(s.server, &s.sess, list_msg, NULL);
     json_decref(list_msg);
     json_t *jt = json_object_get(json_object_get(list, "result"), "tools");

@@ -70,8 +70,8 @@ static int run_retrain(char *const args[], char **out, char **err)
     return child_wait(&c, 60000);
 }
 
-static const char *const g_fixed_files[] = {"demo.sqlite", "train.jsonl", "eval.jsonl",
-                                            "sft.jsonl", "gold/spider2lite_eval.jsonl"};
+static const char *const g_fixed_files[] = {"demo.sqlite", "train.jsonl", "eval.jsonl", "sft.jsonl",
+                                            "gold/spider2lite_eval.jsonl"};
 
 TEST(env_demo_same_seed_same_bytes)
 {
@@ -261,8 +261,8 @@ static int run_eval_split(const char *dir, const char *split, char **out, char *
     snprintf(gold, sizeof gold, "%s/gold", dir);
     snprintf(sql, sizeof sql, "%s/gold/sql/%s", dir, split);
     snprintf(res, sizeof res, "%s/out-%s", dir, split);
-    char *args[] = {"eval",     "--tasks",  tasks, "--sqlite-dir", (char *)dir, "--gold-dir",
-                    gold,       "--sql-dir", sql,  "--out",        res,         "--no-progress",
+    char *args[] = {"eval", "--tasks",   tasks, "--sqlite-dir", (char *)dir, "--gold-dir",
+                    gold,   "--sql-dir", sql,   "--out",        res,         "--no-progress",
                     NULL};
     return run_retrain(args, out, err);
 }
@@ -290,8 +290,8 @@ TEST(env_demo_cli_eval_scores_gold_1)
     free(out), free(err);
     /* again into the same folder with fewer tasks: no stale gold file is
      * left to name a task that no longer exists */
-    char *args2[] = {"demo-data", dir, "--seed", "11", "--train", "40", "--eval", "10",
-                     "--sft", "5", NULL};
+    char *args2[] = {"demo-data", dir,  "--seed", "11", "--train", "40",
+                     "--eval",    "10", "--sft",  "5",  NULL};
     CHECK_MSG(run_retrain(args2, &out, &err) == 0, "%s", err);
     CHECK_CONTAINS(out, "40 training and 10 evaluation tasks, 5 demonstrations");
     free(out), free(err);
@@ -334,8 +334,8 @@ TEST(env_demo_heldout_split)
             const demo_task *p = &ts.items[j];
             CHECK_MSG(strcmp(p->question, k->question) != 0, "%s repeats %s", k->id, p->id);
             if (p->tmpl == k->tmpl && p->split != k->split) {
-                CHECK_MSG(strcmp(p->values, k->values) != 0, "%s and %s share values %s",
-                          p->id, k->id, k->values);
+                CHECK_MSG(strcmp(p->values, k->values) != 0, "%s and %s share values %s", p->id,
+                          k->id, k->values);
                 CHECK(p->phrasing != k->phrasing);
             }
         }
@@ -386,9 +386,9 @@ TEST(env_demo_sft_tool_results)
         CHECK_MSG(o2, "sft.jsonl:%zu: not JSON", lines);
         json_t *msgs = json_object_get(o2, "messages");
         CHECK(json_array_size(msgs) == 9);
-        static const char *const roles[] = {"system", "user",      "assistant", "tool",
-                                            "assistant", "tool",   "assistant", "tool",
-                                            "assistant"};
+        static const char *const roles[] = {"system",    "user",      "assistant",
+                                            "tool",      "assistant", "tool",
+                                            "assistant", "tool",      "assistant"};
         for (size_t i = 0; i < 9; i++)
             CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, i), "role")),
                       roles[i]);
