@@ -16,6 +16,7 @@ static void usage(FILE *f)
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
             "  train      GRPO training on Spider 2.0 tasks through MCP tools (a config file)\n"
             "  eval       run a model on Spider 2.0 tasks as an agent, or score predicted SQL\n"
+            "  demo-data  write the demo database, its tasks and gold results\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo-data"))
+        return cmd_demo_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
