@@ -9,5 +9,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_tools(int argc, char **argv);
+int cmd_new_model(int argc, char **argv);
 
 #endif

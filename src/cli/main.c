@@ -14,6 +14,7 @@ static void usage(FILE *f)
             "  tools      list and call the tools of the MCP servers a config names\n"
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
+            "  new-model  a small Llama from scratch: a tokenizer trained on text, random weights\n"
             "  eval       score a folder of predicted SQL on Spider 2.0 tasks (official rule)\n"
             "  version    print the version\n"
             "\n"
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "new-model"))
+        return cmd_new_model(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);
