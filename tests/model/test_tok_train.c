@@ -396,6 +396,74 @@ TEST(tok_train_hugging_face_tokenizers_encodes_the_file_alike)
     corpus_free(&c);
 }
 
+/* ---- the chat template renders as chat.c renders ChatML */
+
+TEST(tok_train_chat_template_renders_as_chat_c)
+{
+    char node[4200], probe[4300];
+    snprintf(probe, sizeof probe, "%s/.deps/npm/node_modules/@huggingface/jinja/package.json", test_root());
+    if (!node_available(node, sizeof node) || !file_exists(probe)) {
+        test_skip("Node 22 or @huggingface/jinja is absent from .deps (scripts/install-deps installs "
+                  "them); the chat template was not rendered by Jinja");
+        return;
+    }
+    err_t e;
+    tok_train_opts o = {.vocab_size = 300};
+    tok_trainer *tr = tok_trainer_new(&o, &e);
+    CHECK(tr && tok_trainer_train(tr, &e) == 0);
+    char dir[4200], cpath[4300], opath[4300], cfg[4300], cmd[32000];
+    snprintf(dir, sizeof dir, "%s/chat", test_tmpdir());
+    CHECK(tok_trainer_save(tr, dir, &e) == 0);
+    tok_trainer_free(tr);
+    tok_t *t = tok_load(dir, &e);
+    CHECK_MSG(t, "%s", e.msg);
+    static const chat_msg chats[][6] = {
+        {{"user", "hi"}},
+        {{"system", "You explore databases."}, {"user", "How many tables?"}},
+        {{"system", "S"}, {"user", "q"}, {"assistant", "<tool>list_tables</tool>"}, {"tool", "a, b"},
+         {"tool", "c"}, {"user", "and now?"}},
+        {{"user", "q"}, {"assistant", "x"}, {"system", "late system"}, {"tool", "only one"}},
+    };
+    static const size_t lens[] = {1, 2, 6, 4};
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ARRAY_LEN(chats); i++) {
+        json_t *msgs = json_array();
+        for (size_t k = 0; k < lens[i]; k++)
+            json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", chats[i][k].role, "content",
+                                                  chats[i][k].content));
+        json_array_append_new(arr, msgs);
+    }
+    snprintf(cpath, sizeof cpath, "%s/chats.json", test_tmpdir());
+    snprintf(opath, sizeof opath, "%s/rendered.json", test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    CHECK(json_dump_file(arr, cpath, 0) == 0);
+    json_decref(arr);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/ref/render_chat.js %s %s %s 2>%s.err", node, test_root(), cfg,
+             cpath, opath, opath);
+    CHECK_MSG(system(cmd) == 0, "%s failed (see %s.err)", cmd, opath);
+    json_t *got = json_load_file(opath, 0, NULL);
+    CHECK(got);
+    for (size_t i = 0; i < ARRAY_LEN(chats); i++)
+        for (int gen = 0; gen < 2; gen++) {
+            buf_t b;
+            buf_init(&b);
+            chat_render(CHAT_CHATML, t, chats[i], lens[i], gen, &b);
+            const char *want = json_string_value(json_array_get(json_array_get(got, i), (size_t)gen));
+            int ok = want && !strcmp(want, b.data);
+            if (!ok)
+                test_fail(__FILE__, __LINE__, "chat %zu (generation prompt %d): chat.c renders\n%s\n--- "
+                          "the template renders\n%s", i, gen, b.data, want ? want : "(null)");
+            buf_free(&b);
+            if (!ok) {
+                json_decref(got);
+                tok_free(t);
+                return;
+            }
+        }
+    json_decref(got);
+    tok_free(t);
+}
+
 /* ---- any UTF-8 round-trips; invalid UTF-8 is refused, not mangled */
 
 static void random_utf8(rng_t *r, buf_t *b)
