@@ -109,11 +109,12 @@ int cmd_new_model(int argc, char **argv)
         } else if (!strcmp(a, "--max-pos")) {
             num = &max_pos, max = 1 << 20;
         } else if (!strcmp(a, "--seed")) {
-            num = &seed, max = 0x7fffffffffffffffL;
-            if (v && !strcmp(v, "0")) { /* 0 is a seed too */
-                seed = 0, i++;
-                continue;
+            if (!v || parse_long(v, &seed) != 0 || seed < 0) {
+                fprintf(stderr, "retrain new-model: --seed needs an integer >= 0, got '%s'\n", v ? v : "");
+                goto out;
             }
+            i++;
+            continue;
         } else if (a[0] != '-' && !out) {
             out = a;
             continue;

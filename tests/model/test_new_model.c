@@ -377,6 +377,12 @@ TEST(new_model_cli_writes_a_model_directory)
     snprintf(args, sizeof args, "'%s' --corpus '%s' --vocab 500 --layers 0", fresh, corpus);
     CHECK(new_model(args, &out) == 2);
     CHECK(one_line(&out, "--layers needs an integer from 1 to 1024, got '0'"));
+    snprintf(args, sizeof args, "'%s' --corpus '%s' --vocab 500 --seed -1", fresh, corpus);
+    CHECK(new_model(args, &out) == 2);
+    CHECK(one_line(&out, "--seed needs an integer >= 0, got '-1'"));
+    snprintf(args, sizeof args, "'%s' --corpus '%s' --vocab 500x", fresh, corpus);
+    CHECK(new_model(args, &out) == 2);
+    CHECK(one_line(&out, "--vocab needs an integer from 1 to 16777216, got '500x'"));
     snprintf(args, sizeof args, "'%s' --corpus --vocab 500", fresh);
     CHECK(new_model(args, &out) == 2);
     CHECK(one_line(&out, "--corpus needs at least one file"));
