@@ -233,15 +233,22 @@ void tok_trainer_free(tok_trainer *tr)
 /* ---- cutting text: special tokens, then the split regex */
 
 /* The first special token in s[pos..len) (longest on a tie): its start, or
- * len; *which gets its index. */
-static size_t find_special(const tok_trainer *tr, const char *s, size_t len, size_t pos, size_t *which)
+ * len; *which gets its index. next[i] caches where special i occurs next
+ * (searched again only once pos has passed it), so a text with many
+ * special tokens is scanned once per special token, not once per
+ * occurrence. */
+static size_t find_special(const tok_trainer *tr, const char *s, size_t len, size_t pos, size_t *next,
+                           size_t *which)
 {
     size_t best = len, best_len = 0;
     for (size_t i = 0; i < tr->nspecials; i++) {
         size_t n = strlen(tr->specials[i]);
-        const char *p = memmem(s + pos, len - pos, tr->specials[i], n);
-        if (p && ((size_t)(p - s) < best || ((size_t)(p - s) == best && n > best_len))) {
-            best = (size_t)(p - s);
+        if (next[i] == SIZE_MAX || next[i] < pos) {
+            const char *p = memmem(s + pos, len - pos, tr->specials[i], n);
+            next[i] = p ? (size_t)(p - s) : len;
+        }
+        if (next[i] < len && (next[i] < best || (next[i] == best && n > best_len))) {
+            best = next[i];
             best_len = n;
             *which = i;
         }
@@ -290,18 +297,23 @@ typedef int (*special_fn)(tok_trainer *tr, size_t which, void *user);
 static int walk(tok_trainer *tr, const char *text, size_t len, word_fn wfn, special_fn sfn, void *user,
                 err_t *e)
 {
-    size_t pos = 0;
-    while (pos < len) {
-        size_t which = 0, at = find_special(tr, text, len, pos, &which);
+    size_t pos = 0, *next = xmalloc(sizeof *next * tr->nspecials);
+    for (size_t i = 0; i < tr->nspecials; i++)
+        next[i] = SIZE_MAX; /* not searched yet */
+    int rc = 0;
+    while (pos < len && rc == 0) {
+        size_t which = 0, at = find_special(tr, text, len, pos, next, &which);
         if (at > pos && split_words(tr, text + pos, at - pos, wfn, user, e))
-            return -1;
-        if (at == len)
+            rc = -1;
+        else if (at == len)
             break;
-        if (sfn && sfn(tr, which, user))
-            return -1;
-        pos = at + strlen(tr->specials[which]);
+        else if (sfn && sfn(tr, which, user))
+            rc = -1;
+        else
+            pos = at + strlen(tr->specials[which]);
     }
-    return 0;
+    free(next);
+    return rc;
 }
 
 static int count_word(tok_trainer *tr, const char *w, size_t n, void *user, err_t *e)

@@ -599,6 +599,32 @@ TEST(tok_train_is_deterministic_and_fast)
     corpus_free(&c);
 }
 
+TEST(tok_train_text_dense_with_special_tokens_is_one_pass)
+{
+    /* 200,000 special tokens in one 4 MB text: each is found once, not
+     * searched for again from every occurrence of another */
+    buf_t b;
+    buf_init(&b);
+    for (int i = 0; i < 100000; i++)
+        buf_printf(&b, "<|im_start|>user\nq%d<|im_end|>\n", i % 1000);
+    err_t e;
+    tok_train_opts o = {.vocab_size = 400};
+    tok_trainer *tr = tok_trainer_new(&o, &e);
+    CHECK(tr);
+    uint64_t t0 = time_now_ns();
+    CHECK(tok_trainer_feed(tr, b.data, b.len, "chat", &e) == 0);
+    CHECK(tok_trainer_train(tr, &e) == 0);
+    double secs = (double)(time_now_ns() - t0) / 1e9;
+    CHECK_MSG(secs < 10, "%.1f s", secs);
+    int32_t *ids;
+    size_t n;
+    CHECK_MSG(tok_trainer_encode(tr, b.data, 30, &ids, &n, &e) == 0, "%s", e.msg); /* the first turn */
+    CHECK(n >= 3 && ids[0] == (int32_t)tok_trainer_vocab_size(tr) - 2); /* <|im_start|> */
+    free(ids);
+    buf_free(&b);
+    tok_trainer_free(tr);
+}
+
 /* ---- bad options and input: one clear line each */
 
 TEST(tok_train_bad_options_and_input)
