@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  train      GRPO training on Spider 2.0 tasks through MCP tools (a config file)\n"
             "  eval       run a model on Spider 2.0 tasks as an agent, or score predicted SQL\n"
             "  demo-data  write the demo database, its tasks and gold results\n"
+            "  new-model  a small Llama from scratch: a tokenizer trained on text, random weights\n"
             "  version    print the version\n"
             "\n"
             "retrain COMMAND --help tells more.\n");
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo-data"))
         return cmd_demo_data(argc - 1, argv + 1);
+    if (!strcmp(cmd, "new-model"))
+        return cmd_new_model(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "retrain: unknown command '%s'\n", cmd);

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -400,4 +401,98 @@ int hf_model_dir_check(const char *dir, err_t *e)
                           "directory (config.json, model.safetensors, tokenizer.json)", dir);
     return err_set(e, "%s: no such directory (a model directory holds config.json, "
                       "model.safetensors and tokenizer.json)", dir);
+}
+
+int hf_config_llama(hf_config *c, int vocab, int hidden, int layers, int heads, int kv_heads,
+                    int ffn, err_t *e)
+{
+    /* Through the parser, so a new model meets every check a loaded one does. */
+    json_t *o = json_object();
+    json_object_set_new(o, "architectures", json_pack("[s]", "LlamaForCausalLM"));
+    json_object_set_new(o, "model_type", json_string("llama"));
+    json_object_set_new(o, "vocab_size", json_integer(vocab));
+    json_object_set_new(o, "hidden_size", json_integer(hidden));
+    json_object_set_new(o, "num_hidden_layers", json_integer(layers));
+    json_object_set_new(o, "num_attention_heads", json_integer(heads));
+    json_object_set_new(o, "num_key_value_heads", json_integer(kv_heads ? kv_heads : heads));
+    json_object_set_new(o, "intermediate_size", json_integer(ffn));
+    json_object_set_new(o, "tie_word_embeddings", json_false());
+    json_object_set_new(o, "bos_token_id", json_null());
+    json_object_set_new(o, "eos_token_id", json_null());
+    char *text = json_dumps(o, 0);
+    json_decref(o);
+    int rc = hf_config_parse(c, text, strlen(text), "new model", e);
+    free(text);
+    if (rc == 0) { /* LlamaConfig's bos 1 / eos 2 belong to Llama's own vocabulary */
+        c->bos_token_id = -1;
+        c->n_eos = 0;
+    }
+    return rc;
+}
+
+/* A float written as its shortest decimal (1e-06, not 9.99999997e-07). */
+static json_t *json_float(float v)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%.7g", (double)v);
+    return json_real(strtod(s, NULL));
+}
+
+char *hf_config_to_json(const hf_config *c, err_t *e)
+{
+    if (c->arch != HF_LLAMA) {
+        err_set(e, "writing config.json for %s is not supported (LlamaForCausalLM is)", c->arch_name);
+        return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "architectures", json_pack("[s]", "LlamaForCausalLM"));
+    json_object_set_new(o, "attention_bias", json_boolean(c->qkv_bias));
+    json_object_set_new(o, "attention_dropout", json_real(0.0));
+    json_object_set_new(o, "bos_token_id", c->bos_token_id >= 0 ? json_integer(c->bos_token_id) : json_null());
+    json_t *eos;
+    if (c->n_eos == 0) {
+        eos = json_null();
+    } else if (c->n_eos == 1) {
+        eos = json_integer(c->eos_token_ids[0]);
+    } else {
+        eos = json_array();
+        for (int i = 0; i < c->n_eos; i++)
+            json_array_append_new(eos, json_integer(c->eos_token_ids[i]));
+    }
+    json_object_set_new(o, "eos_token_id", eos);
+    json_object_set_new(o, "head_dim", json_integer(c->head_dim));
+    json_object_set_new(o, "hidden_act", json_string("silu"));
+    json_object_set_new(o, "hidden_size", json_integer(c->hidden));
+    json_object_set_new(o, "initializer_range", json_real(0.02));
+    json_object_set_new(o, "intermediate_size", json_integer(c->intermediate));
+    json_object_set_new(o, "max_position_embeddings", json_integer(c->max_pos));
+    json_object_set_new(o, "mlp_bias", json_boolean(c->mlp_bias));
+    json_object_set_new(o, "model_type", json_string("llama"));
+    json_object_set_new(o, "num_attention_heads", json_integer(c->n_head));
+    json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layer));
+    json_object_set_new(o, "num_key_value_heads", json_integer(c->n_kv_head));
+    json_object_set_new(o, "pretraining_tp", json_integer(1));
+    json_object_set_new(o, "rms_norm_eps", json_float(c->norm_eps));
+    if (c->rope == HF_ROPE_LLAMA3) {
+        json_t *rs = json_object();
+        json_object_set_new(rs, "rope_type", json_string("llama3"));
+        json_object_set_new(rs, "factor", json_float(c->rope_factor));
+        json_object_set_new(rs, "low_freq_factor", json_float(c->rope_low_freq_factor));
+        json_object_set_new(rs, "high_freq_factor", json_float(c->rope_high_freq_factor));
+        json_object_set_new(rs, "original_max_position_embeddings", json_integer(c->rope_original_max_pos));
+        json_object_set_new(o, "rope_scaling", rs);
+    } else {
+        json_object_set_new(o, "rope_scaling", json_null());
+    }
+    json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
+    json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_word_embeddings));
+    json_object_set_new(o, "torch_dtype", json_string("float32"));
+    json_object_set_new(o, "use_cache", json_true());
+    json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+    /* 15 digits: 1e-06 and 0.02 as written, not their binary expansions */
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+    json_decref(o);
+    if (!text)
+        err_set(e, "config.json: could not render the JSON");
+    return text;
 }

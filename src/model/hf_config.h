@@ -52,6 +52,16 @@ typedef struct hf_config {
 int hf_config_parse(hf_config *c, const char *json, size_t len, const char *what, err_t *e);
 /* Reads DIR/config.json. */
 int hf_config_load(hf_config *c, const char *dir, err_t *e);
+/* A LlamaForCausalLM of the given sizes with transformers' LlamaConfig
+ * defaults for the rest (rope_theta 10000, rms_norm_eps 1e-6,
+ * max_position_embeddings 2048, SiLU, no biases, untied head, no bos/eos),
+ * checked as its config.json would be. kv_heads 0 means heads; head_dim
+ * is hidden / heads. Callers may change fields afterwards (eos ids, ...). */
+int hf_config_llama(hf_config *c, int vocab, int hidden, int layers, int heads, int kv_heads,
+                    int ffn, err_t *e);
+/* The config.json text of c (malloc'ed), torch_dtype float32; NULL and an
+ * error for an architecture other than LlamaForCausalLM. */
+char *hf_config_to_json(const hf_config *c, err_t *e);
 /* 0 if dir is a directory; otherwise -1 and a line that says what a model
  * directory holds - and, for a name like "Qwen/Qwen2.5-0.5B", that hub
  * names cannot be fetched here. */

@@ -102,7 +102,8 @@ struct tf_model {
     tf_linear lm_head; /* [V, C]: wte itself when tied */
     float *inv_freq;   /* [D/2] rotary frequencies */
     tf_ws ws;
-    char *dir;         /* where it was loaded from (tokenizer files, config.json) */
+    char *dir;         /* where it was loaded from (tokenizer files, config.json); NULL if made here */
+    char *tok_dir;     /* tokenizer files to save beside it (tf_set_tokenizer_dir), or NULL */
 
     /* LoRA (tf_lora.c): adapters on the layers' Linears */
     int lora_r, lora_n;     /* rank, adapters in all */

@@ -457,6 +457,7 @@ void tf_free(tf_model *m)
     free(m->lora_params);
     free(m->lora_tmp);
     free(m->dir);
+    free(m->tok_dir);
     free(m);
 }
 

@@ -2,7 +2,8 @@
  * config.json (the one it was loaded with, dtype float32),
  * model.safetensors with the checkpoint's own tensor names and layouts
  * (fused projections split again, GPT-2's Conv1D weights transposed back),
- * and the tokenizer files beside it. */
+ * and the tokenizer files beside it. A model made here (no directory)
+ * gets a config.json generated from its hf_config. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,18 @@ int tf_copy_tokenizer_files(const char *from, const char *to, err_t *e)
 
 static int write_config(const tf_model *m, const char *dir, err_t *e)
 {
+    if (!m->dir) { /* made here: the config comes from its hf_config */
+        char *text = hf_config_to_json(&m->cfg, e);
+        if (!text)
+            return -1;
+        buf_t dst;
+        buf_init(&dst);
+        buf_printf(&dst, "%s/config.json", dir);
+        int rc = file_write_atomic(dst.data, text, strlen(text), e);
+        buf_free(&dst);
+        free(text);
+        return rc;
+    }
     buf_t src, dst;
     buf_init(&src);
     buf_init(&dst);
@@ -75,8 +88,6 @@ static int write_config(const tf_model *m, const char *dir, err_t *e)
 
 int tf_save_hf(const tf_model *m, const char *dir, err_t *e)
 {
-    if (!m->dir)
-        return err_set(e, "tf_save_hf: the model was not loaded from a directory");
     if (dir_make(dir, e) != 0 || write_config(m, dir, e) != 0)
         return -1;
     int n = tf_hf_tensors(m, NULL);
@@ -116,8 +127,16 @@ int tf_save_hf(const tf_model *m, const char *dir, err_t *e)
         st_writer_free(w);
     free(tmp);
     free(t);
-    if (rc == 0)
-        rc = tf_copy_tokenizer_files(m->dir, dir, e);
+    /* the tokenizer's files; none where they are already (a tokenizer
+     * trained into the model's own directory) */
+    const char *from = m->tok_dir ? m->tok_dir : m->dir;
+    char *rfrom = from ? realpath(from, NULL) : NULL, *rdir = realpath(dir, NULL);
+    if (rfrom && rdir && !strcmp(rfrom, rdir))
+        from = NULL;
+    free(rfrom);
+    free(rdir);
+    if (rc == 0 && from)
+        rc = tf_copy_tokenizer_files(from, dir, e);
     buf_free(&path);
     return rc;
 }

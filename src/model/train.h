@@ -47,15 +47,31 @@ size_t tf_lora_num_params(const tf_model *m);
 /* ---- saving a model ---- */
 
 /* A Hugging Face model directory: config.json, model.safetensors (fp32)
- * and the tokenizer files of the directory the model came from. With
- * adapters attached, the base weights are written (merge first to save
- * the fine-tuned weights, or save the adapter with tf_lora_save). */
+ * and the tokenizer files - of the directory set by tf_set_tokenizer_dir,
+ * else of the one the model came from. config.json is the loaded one
+ * (torch_dtype float32), or for a model made here one generated from its
+ * hf_config. With adapters attached, the base weights are written (merge
+ * first to save the fine-tuned weights, or save the adapter with
+ * tf_lora_save). */
 int tf_save_hf(const tf_model *m, const char *dir, err_t *e);
 
 /* Copies the tokenizer files of a model directory (tokenizer.json,
  * tokenizer_config.json, vocab.json + merges.txt, chat_template.jinja, ...
  * those present) into another: an adapter checkpoint that loads alone. */
 int tf_copy_tokenizer_files(const char *from, const char *to, err_t *e);
+
+/* ---- a model from scratch ---- */
+
+/* A model of that configuration initialised as transformers initialises
+ * a new Llama: every Linear weight and the embeddings drawn from
+ * normal(0, 0.02) (initializer_range), RMSNorm weights 1, biases 0. The
+ * same seed gives the same weights on every machine (each tensor draws
+ * from its own stream, so threads do not change them). */
+tf_model *tf_new_random(const hf_config *cfg, uint64_t seed, err_t *e);
+/* The tokenizer that tf_save_hf writes beside the model: dir's
+ * tokenizer.json (or vocab.json + merges.txt) and its config files. It is
+ * loaded to check that its ids fit the model's vocabulary. */
+int tf_set_tokenizer_dir(tf_model *m, const char *dir, err_t *e);
 
 /* ---- training ---- */
 
