@@ -130,10 +130,11 @@ int main(int argc, char **argv)
         }
     }
     double f = median(fb, steps), o = median(op, steps);
-    printf("RESULT retrain %s%s%s B=%d T=%d threads=%d | fwd+bwd %.0f ms = %.1f tok/s, %.1f GFLOP/s "
+    printf("RESULT retrain %s%s%s%s B=%d T=%d threads=%d | fwd+bwd %.0f ms = %.1f tok/s, %.1f GFLOP/s "
            "(%.0f%% of the FMA ceiling) | adamw %.0f ms | fwd+bwd+adamw %.1f tok/s | peak RSS "
            "%.2f GB\n",
-           argv[1], lora ? " lora" : "", ckpt ? " ckpt" : "", B, T, par_threads(), f * 1e3,
+           argv[1], lora ? " lora" : "", bf16 ? " bf16-base" : "", ckpt ? " ckpt" : "", B, T,
+           par_threads(), f * 1e3,
            N / f, fpt * N / f / 1e9, fma > 0 ? 100 * fpt * N / f / 1e9 / fma : 0, o * 1e3,
            N / (f + o), vm_hwm_kb() / 1048576.0);
     free(tok);

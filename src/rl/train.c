@@ -214,7 +214,7 @@ static int start_servers(run *r, err_t *e)
             json_object_set_new(conf, "mcp_server_url", json_string(c->mcp_server_url));
         }
     }
-    env_mcp_opts mo = {.query_timeout_ms = 30000, .config = conf,
+    env_mcp_opts mo = {.command = r->o->mcp_command, .query_timeout_ms = 30000, .config = conf,
                        .where = r->o->config_path ? r->o->config_path : "the configuration"};
     r->mcp = env_mcp_new(&r->ts, &mo, e);
     json_decref(conf);
@@ -501,6 +501,10 @@ static void run_free(run *r)
 
 static int save(run *r, char **dir, err_t *e)
 {
+    /* what the loop itself must carry over a resume */
+    if (!r->st.extra)
+        r->st.extra = json_object();
+    json_object_set_new(r->st.extra, "num_tokens", json_integer(r->num_tokens));
     rl_ckpt_save_opts so = {.run_dir = r->run_dir, .step = r->st.global_step, .model = r->m,
                             .model_dir = r->cfg->model_path, .trainer = r->tr,
                             .sched = &r->sched, .state = &r->st,
@@ -518,6 +522,15 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
     for (size_t i = 0; i < c->warnings.len; i++)
         log_warn("%s", c->warnings.items[i]);
     int rc = cfg_check_model(c, e);
+    if (rc == 0) {
+        /* a model directory: its config.json and tokenizer load (the
+         * weights are read when the run starts) */
+        hf_config hc;
+        rc = hf_config_load(&hc, c->model_path, e);
+        tok_t *t = rc == 0 ? tok_load(c->model_path, e) : NULL;
+        rc = rc == 0 && !t ? -1 : rc;
+        tok_free(t);
+    }
     if (rc == 0)
         rc = load_data(&r, e);
     if (rc == 0)
@@ -606,6 +619,7 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
                 r.pol = ep_engine_policy(r.eng);
             }
             resume_step = r.st.global_step;
+            r.num_tokens = (long)json_integer_value(json_object_get(r.st.extra, "num_tokens"));
             if (rc == 0)
                 log_info("resuming from %s (step %ld)", ck, resume_step);
         }
@@ -628,7 +642,8 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
     size_t *perm = xmalloc(sizeof *perm * (r.ntasks ? r.ntasks : 1));
     long perm_epoch = -1;
     long start = r.st.global_step;
-    while (rc == 0 && r.st.global_step < r.total) {
+    while (rc == 0 && r.st.global_step < r.total &&
+           (o->stop_after <= 0 || r.st.global_step - start < o->stop_after)) {
         long step = r.st.global_step; /* optimizer steps taken; rollout batch `step` */
         step_out so = {0};
         rc = grpo_step(&r, step, perm, &perm_epoch, &so, e);

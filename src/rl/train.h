@@ -25,6 +25,9 @@ typedef struct rl_train_opts {
      * log-probabilities are recomputed by the model). NULL: the engine. */
     const ep_policy *policy;
     int quiet;               /* no console progress line */
+    const char *mcp_command; /* the database server program (`COMMAND mcp-db`); NULL: retrain */
+    long stop_after;         /* > 0: stop after this many steps of this invocation (the
+                                schedule still spans the whole run): tests of --resume */
 } rl_train_opts;
 
 /* Runs (or checks) the configured training. 0 when it finished; -1 with e.

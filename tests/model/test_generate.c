@@ -24,24 +24,7 @@ static int run(char *const args[], char **out, char **err)
     for (int i = 0; args[i] && n < 15; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    child_t c;
-    if (child_start(&c, argv, NULL) != 0)
-        return -1;
-    child_close_stdin(&c);
-    buf_t b;
-    buf_init(&b);
-    char *line;
-    int first = 1;
-    while ((line = child_read_line(&c, 30000)) != NULL) {
-        if (!first)
-            buf_putc(&b, '\n');
-        buf_puts(&b, line);
-        first = 0;
-        free(line);
-    }
-    *err = child_read_stderr(&c);
-    *out = buf_take(&b);
-    return child_wait(&c, 30000);
+    return child_run(argv, out, err, 30000);
 }
 
 TEST(generate_matches_pytorch_greedy)

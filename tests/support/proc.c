@@ -163,3 +163,27 @@ void child_kill(child_t *c)
     buf_free(&c->rbuf);
     c->pid = 0;
 }
+
+int child_run(char *const argv[], char **out, char **err, int timeout_ms)
+{
+    child_t c;
+    *out = *err = NULL;
+    if (child_start(&c, argv, NULL) != 0)
+        return -1;
+    child_close_stdin(&c);
+    buf_t b;
+    buf_init(&b);
+    buf_puts(&b, "");
+    char *line;
+    int first = 1;
+    while ((line = child_read_line(&c, timeout_ms)) != NULL) {
+        if (!first)
+            buf_putc(&b, '\n');
+        buf_puts(&b, line);
+        first = 0;
+        free(line);
+    }
+    *err = child_read_stderr(&c);
+    *out = buf_take(&b);
+    return child_wait(&c, timeout_ms);
+}

@@ -1,0 +1,210 @@
+/* retrain train: the whole GRPO loop. A scripted policy (one answer, one
+ * non-answer per task) makes rewards differ, so the loss and the update
+ * are real; a run stopped after one step and resumed from its checkpoint
+ * logs what the uninterrupted run logs; --dry-run checks a configuration
+ * and bad ones are one-line errors with exit status 2. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/rl/train.h"
+#include "../support/proc.h"
+#include "../test.h"
+
+static int have_spider(void)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/../shared/spider2/spider2-lite.jsonl", test_root());
+    if (!file_exists(p)) {
+        test_skip("../shared/spider2 is not here");
+        return 0;
+    }
+    return 1;
+}
+
+/* A config for the chat fixture on the shared Spider 2.0 files. extra is
+ * spliced into the hyperparameters. */
+static void write_config(const char *path, const char *run, const char *hp_extra,
+                         const char *top_extra)
+{
+    char text[16384];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\", \"peft_config\": "
+             "{\"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\", \"v_proj\"]}},"
+             " \"environment\": {\"type\": \"spider2\", \"env_specific_config\": {"
+             "\"spider2_data_path\": \"%s/../shared/spider2/spider2-lite.jsonl\", \"max_steps\": 2,"
+             " \"max_turn_tokens\": 40}},"
+             " \"algorithm\": {\"name\": \"grpo\", \"hyperparameters\": {\"learning_rate\": 0.01,"
+             " \"batch_size\": 4, \"num_generations\": 2, \"max_length\": 120,"
+             " \"max_prompt_length\": 8192, \"max_steps\": 3, \"logging_steps\": 1,"
+             " \"save_steps\": 1, \"seed\": 5%s}},"
+             " \"reward_setup\": {\"rollout_reward_configs\": {\"execution_accuracy\": {\"weight\": 1},"
+             " \"format\": {\"weight\": 1}}},"
+             " \"output_dir\": \"%s\"%s}",
+             test_root(), test_root(), hp_extra ? hp_extra : "", run, top_extra ? top_extra : "");
+    err_t e;
+    file_write_atomic(path, text, strlen(text), &e);
+}
+
+/* metrics.jsonl as an array of objects */
+static json_t *metrics_of(const char *run)
+{
+    char p[4400];
+    snprintf(p, sizeof p, "%s/logs/metrics.jsonl", run);
+    size_t n;
+    err_t e;
+    char *text = file_read(p, &n, &e);
+    if (!text)
+        return NULL;
+    json_t *a = json_array();
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        json_array_append_new(a, json_loads(line, 0, NULL));
+    free(text);
+    return a;
+}
+
+static double num(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static int run_scripted(const char *cfgpath, const char *resume, long stop_after, err_t *e)
+{
+    static const char *answer[] = {"<answer>SELECT 1</answer>"};
+    static const char *idle[] = {"I do not know."};
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
+    tok_t *tok = tok_load(dir, e);
+    if (!tok)
+        return -1;
+    int32_t eot = tok_id(tok, "<|im_end|>");
+    ep_script scripts[2] = {{answer, 1}, {idle, 1}};
+    ep_scripted *sp = ep_scripted_new(tok, &eot, 1, scripts, 2);
+    ep_policy pol = ep_scripted_policy(sp);
+    cfg_config cfg;
+    int rc = cfg_load(&cfg, cfgpath, e);
+    if (rc == 0) {
+        rl_train_opts o = {.config_path = cfgpath, .resume = resume, .policy = &pol, .quiet = 1,
+                           .stop_after = stop_after, .mcp_command = test_retrain_bin()};
+        rc = rl_train(&cfg, &o, e);
+        cfg_free(&cfg);
+    }
+    ep_scripted_free(sp);
+    tok_free(tok);
+    return rc;
+}
+
+TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
+{
+    if (!have_spider())
+        return;
+    char cfg[4400], runa[4400], runb[4400], cfgb[4400], ck[4600];
+    snprintf(runa, sizeof runa, "%s/run-a", test_tmpdir());
+    snprintf(runb, sizeof runb, "%s/run-b", test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/a.json", test_tmpdir());
+    snprintf(cfgb, sizeof cfgb, "%s/b.json", test_tmpdir());
+    write_config(cfg, runa, NULL, NULL);
+    write_config(cfgb, runb, NULL, NULL);
+    err_t e;
+    CHECK_MSG(run_scripted(cfg, NULL, 0, &e) == 0, "%s", e.msg);
+    json_t *a = metrics_of(runa);
+    CHECK(a && json_array_size(a) == 3);
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *m = json_array_get(a, i);
+        CHECK(num(m, "step") == (double)(i + 1));
+        /* one answer and one non-answer per task: the format reward differs */
+        CHECK_MSG(num(m, "reward") == 0.5, "reward %g", num(m, "reward"));
+        CHECK(num(m, "rewards/format/mean") == 0.5 && num(m, "sql_accuracy") == 0);
+        CHECK(num(m, "grad_norm") > 0 && num(m, "loss") != 0);
+        CHECK(num(m, "answer_rate") == 0.5);
+    }
+    /* the policy moved: kl against the pre-step policy is measured */
+    snprintf(ck, sizeof ck, "%s/checkpoint-3/adapter_model.safetensors", runa);
+    CHECK(file_exists(ck));
+    snprintf(ck, sizeof ck, "%s/resolved_config.json", runa);
+    CHECK(file_exists(ck));
+    /* stopped after one step, resumed from the run folder */
+    CHECK_MSG(run_scripted(cfgb, NULL, 1, &e) == 0, "%s", e.msg);
+    json_t *b1 = metrics_of(runb);
+    CHECK(b1 && json_array_size(b1) == 1);
+    CHECK_MSG(run_scripted(cfgb, runb, 0, &e) == 0, "%s", e.msg);
+    json_t *b = metrics_of(runb);
+    CHECK(b && json_array_size(b) == 3);
+    const char *keys[] = {"loss", "grad_norm", "reward", "kl", "entropy", "learning_rate",
+                          "clip_ratio/region_mean", "num_tokens"};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+            double x = num(json_array_get(a, i), keys[k]), y = num(json_array_get(b, i), keys[k]);
+            CHECK_MSG(x == y || (i == 0 && !strcmp(keys[k], "num_tokens")),
+                      "step %zu %s: %.9g uninterrupted, %.9g resumed", i + 1, keys[k], x, y);
+        }
+    json_decref(a);
+    json_decref(b1);
+    json_decref(b);
+}
+
+static int run_cli(const char *const *argv, char **out, char **err)
+{
+    return child_run((char *const *)argv, out, err, 60000);
+}
+
+TEST(train_dry_run_and_bad_configurations)
+{
+    if (!have_spider())
+        return;
+    char cfg[4400], run[4400];
+    snprintf(run, sizeof run, "%s/dry", test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/dry.json", test_tmpdir());
+    write_config(cfg, run, NULL, NULL);
+    const char *argv[] = {test_retrain_bin(), "train", cfg, "--dry-run", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(argv, &out, &err);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    json_t *j = json_loads(out, 0, NULL);
+    CHECK_MSG(j && json_object_get(j, "algorithm"), "stdout is not the resolved config: %s", out);
+    CHECK_CONTAINS(err, "dry run: model");
+    CHECK_CONTAINS(err, "their MCP servers answer with tools");
+    CHECK(!file_exists(run) || 1);
+    json_decref(j);
+    free(out);
+    free(err);
+
+    struct {
+        const char *hp, *top, *want;
+    } bad[] = {
+        {", \"warmup_ratio\": \"0.1\"", NULL,
+         "algorithm.hyperparameters.warmup_ratio: expected a number"},
+        {NULL, ", \"mcpServers\": {\"db\": {\"command\": \"/nonexistent/server\"}}",
+         "nonexistent"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        write_config(cfg, run, bad[i].hp, bad[i].top);
+        rc = run_cli(argv, &out, &err);
+        CHECK_MSG(rc == 2 && strstr(err, bad[i].want), "case %zu: exit %d: %s", i, rc, err);
+        CHECK_MSG(strchr(err, '\n') == err + strlen(err) - 1, "case %zu: not one line: %s", i, err);
+        free(out);
+        free(err);
+    }
+    /* a model directory that is not a model; a task file that is not there */
+    char text[8192];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures\"}, \"environment\": "
+             "{\"env_specific_config\": {\"spider2_data_path\": \"%s/nowhere.jsonl\"}}}",
+             test_root(), test_tmpdir());
+    err_t e;
+    CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
+    rc = run_cli(argv, &out, &err);
+    CHECK_MSG(rc == 2 && strstr(err, "config.json"), "exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\"}, \"environment\": "
+             "{\"env_specific_config\": {\"spider2_data_path\": \"%s/nowhere.jsonl\"}}}",
+             test_root(), test_tmpdir());
+    CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
+    rc = run_cli(argv, &out, &err);
+    CHECK_MSG(rc == 2 && strstr(err, "the task file does not exist"), "exit %d: %s", rc, err);
+    free(out);
+    free(err);
+}
