@@ -479,6 +479,74 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
     return rc;
 }
 
+/* ---- periodic evaluation ---- */
+
+/* The current policy, greedy unless eval.temperature says otherwise, as an
+ * agent on the evaluation tasks (eval.data_path, or the training tasks);
+ * their submission and report go to RUN/eval/step-N. *acc gets the
+ * accuracy. Adapters stay on; nothing is trained. */
+static int evaluate(run *r, double *acc, err_t *e)
+{
+    cfg_config *c = r->cfg;
+    env_tasks ets, *ts = &r->ts;
+    env_mcp *mcp = r->mcp;
+    int own = 0, rc = 0;
+    if (c->eval_data_path && strcmp(c->eval_data_path, r->ts.path) != 0) {
+        char *base = dir_of(c->eval_data_path);
+        buf_t dbs;
+        buf_init(&dbs);
+        if (c->database_dir)
+            buf_puts(&dbs, c->database_dir);
+        else
+            buf_printf(&dbs, "%s/databases", base);
+        env_task_opts to = {.sqlite_dir = dbs.data};
+        rc = env_tasks_load(c->eval_data_path, &to, &ets, e);
+        buf_free(&dbs);
+        free(base);
+        if (rc != 0)
+            return -1;
+        ts = &ets;
+        env_mcp_opts mo = {.command = r->o->mcp_command, .query_timeout_ms = 30000};
+        mcp = env_mcp_new(ts, &mo, e);
+        own = 1;
+        if (!mcp) {
+            env_tasks_free(&ets);
+            return -1;
+        }
+    }
+    env_executor x;
+    env_mcp_executor(mcp, &x);
+    ep_engine_opts eo = {.temperature = (float)c->eval_temperature, .seed = c->hp.seed};
+    ep_engine *eng = ep_engine_new(r->m, r->tok, r->ec.chat, &eo);
+    ep_policy pol = ep_engine_policy(eng);
+    buf_t out;
+    buf_init(&out);
+    buf_printf(&out, "%s/eval/step-%ld", r->run_dir, r->st.global_step);
+    env_agent ag = {.ep = &r->ec, .tok = r->tok, .policy = r->o->policy ? r->o->policy : &pol,
+                    .mcp = mcp, .batch = 8, .model = c->model_path};
+    env_eval_opts eopt = {.out_dir = out.data, .mode = ENV_SCORE_OFFICIAL, .max_rows = 100000,
+                          .timeout_ms = 30000,
+                          .limit = c->eval_max_tasks > 0 ? (size_t)c->eval_max_tasks : 0};
+    json_t *rep = r->have_gold ? env_eval_agent(ts, &r->gold, &x, &ag, &eopt, e) : NULL;
+    if (!r->have_gold)
+        rc = err_set(e, "evaluation needs the gold results: set "
+                        "environment.env_specific_config.gold_dir");
+    else if (!rep)
+        rc = -1;
+    else
+        *acc = json_number_value(json_object_get(rep, "accuracy"));
+    json_decref(rep);
+    buf_free(&out);
+    ep_engine_free(eng);
+    if (x.close)
+        x.close(x.ctx);
+    if (own) {
+        env_mcp_free(mcp);
+        env_tasks_free(&ets);
+    }
+    return rc;
+}
+
 /* ---- the run ---- */
 
 static void run_free(run *r)
@@ -653,6 +721,18 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         r.st.epoch = (double)r.st.global_step * r.per_step / (double)r.ntasks;
         r.num_tokens += so.tokens;
         json_object_set_new(so.metrics, "num_tokens", json_integer(r.num_tokens));
+        if (c->hp.eval_steps > 0 &&
+            (r.st.global_step % c->hp.eval_steps == 0 || r.st.global_step >= r.total)) {
+            double acc = 0, te = now_s();
+            rc = evaluate(&r, &acc, e);
+            if (rc != 0) {
+                json_decref(so.metrics);
+                break;
+            }
+            json_object_set_new(so.metrics, "eval_accuracy", json_real(acc));
+            json_object_set_new(so.metrics, "time/eval_s", json_real(now_s() - te));
+            rl_state_update_best(&r.st, acc, 1, NULL);
+        }
         if (r.st.global_step % c->hp.logging_steps == 0 || r.st.global_step >= r.total ||
             r.st.global_step == start + c->hp.num_iterations) {
             rc = rl_metrics_log(r.met, r.st.global_step, r.st.epoch, so.metrics, e);

@@ -104,7 +104,9 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
     snprintf(runb, sizeof runb, "%s/run-b", test_tmpdir());
     snprintf(cfg, sizeof cfg, "%s/a.json", test_tmpdir());
     snprintf(cfgb, sizeof cfgb, "%s/b.json", test_tmpdir());
-    write_config(cfg, runa, NULL, NULL);
+    /* run a also evaluates (on 2 tasks) at its last step: that must not
+     * change its training */
+    write_config(cfg, runa, ", \"eval_steps\": 3", ", \"eval\": {\"max_tasks\": 2}");
     write_config(cfgb, runb, NULL, NULL);
     err_t e;
     CHECK_MSG(run_scripted(cfg, NULL, 0, &e) == 0, "%s", e.msg);
@@ -119,7 +121,11 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
         CHECK(num(m, "grad_norm") > 0 && num(m, "loss") != 0);
         CHECK(num(m, "answer_rate") == 0.5);
     }
-    /* the policy moved: kl against the pre-step policy is measured */
+    /* the evaluation at step 3 */
+    CHECK(json_object_get(json_array_get(a, 2), "eval_accuracy") &&
+          !json_object_get(json_array_get(a, 1), "eval_accuracy"));
+    snprintf(ck, sizeof ck, "%s/eval/step-3/report.json", runa);
+    CHECK_MSG(file_exists(ck), "%s is missing", ck);
     snprintf(ck, sizeof ck, "%s/checkpoint-3/adapter_model.safetensors", runa);
     CHECK(file_exists(ck));
     snprintf(ck, sizeof ck, "%s/resolved_config.json", runa);
