@@ -46,28 +46,7 @@ static int same_file(const char *a, const char *b, const char *rel)
 /* Runs `retrain ARGS...`; returns the exit status, stdout and stderr. */
 static int run_retrain(char *const args[], char **out, char **err)
 {
-    char *argv[40];
-    int n = 0;
-    argv[n++] = (char *)test_retrain_bin();
-    for (int i = 0; args[i] && n < 39; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    child_t c;
-    if (child_start(&c, argv, NULL) != 0)
-        return -1;
-    child_close_stdin(&c);
-    buf_t b;
-    buf_init(&b);
-    buf_puts(&b, ""); /* "" when the child prints nothing */
-    char *line;
-    while ((line = child_read_line(&c, 60000)) != NULL) {
-        buf_puts(&b, line);
-        buf_putc(&b, '\n');
-        free(line);
-    }
-    *err = child_read_stderr(&c);
-    *out = buf_take(&b);
-    return child_wait(&c, 60000);
+    return retrain_run(NULL, args, out, err, 60000);
 }
 
 static const char *const g_fixed_files[] = {"demo.sqlite", "train.jsonl", "eval.jsonl", "sft.jsonl",

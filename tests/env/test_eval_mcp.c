@@ -621,29 +621,7 @@ TEST(env_eval_agent_scripted_gold_answers_score_1)
 
 static int run_eval(char *const args[], char **out, char **err)
 {
-    char *argv[48];
-    int n = 0;
-    argv[n++] = (char *)test_retrain_bin();
-    argv[n++] = "eval";
-    for (int i = 0; args[i] && n < 47; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    child_t c;
-    if (child_start(&c, argv, NULL) != 0)
-        return -1;
-    child_close_stdin(&c);
-    buf_t b;
-    buf_init(&b);
-    buf_reserve(&b, 1);
-    char *line;
-    while ((line = child_read_line(&c, 120000)) != NULL) {
-        buf_puts(&b, line);
-        buf_putc(&b, '\n');
-        free(line);
-    }
-    *err = child_read_stderr(&c);
-    *out = buf_take(&b);
-    return child_wait(&c, 120000);
+    return retrain_run("eval", args, out, err, 120000);
 }
 
 static char *model_dir(void)

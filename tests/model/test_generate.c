@@ -15,16 +15,14 @@ static json_t *expected(void)
 }
 
 /* Runs retrain generate with args; stdout into *out, exit status back. */
+/* `retrain generate ARGS`; *out without the newline that ends the text */
 static int run(char *const args[], char **out, char **err)
 {
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)test_retrain_bin();
-    argv[n++] = "generate";
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    return child_run(argv, out, err, 30000);
+    int rc = retrain_run("generate", args, out, err, 30000);
+    size_t n = *out ? strlen(*out) : 0;
+    if (n && (*out)[n - 1] == '\n')
+        (*out)[n - 1] = 0;
+    return rc;
 }
 
 TEST(generate_matches_pytorch_greedy)

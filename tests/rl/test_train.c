@@ -152,7 +152,7 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
 
 static int run_cli(const char *const *argv, char **out, char **err)
 {
-    return child_run((char *const *)argv, out, err, 60000);
+    return retrain_run(NULL, (char *const *)argv + 1, out, err, 60000);
 }
 
 TEST(train_dry_run_and_bad_configurations)

@@ -175,15 +175,12 @@ int child_run(char *const argv[], char **out, char **err, int timeout_ms)
     buf_init(&b);
     buf_puts(&b, "");
     char *line;
-    int first = 1;
     while ((line = child_read_line(&c, timeout_ms)) != NULL) {
-        if (!first)
-            buf_putc(&b, '\n');
         buf_puts(&b, line);
-        first = 0;
+        buf_putc(&b, '\n');
         free(line);
     }
-    *err = child_read_stderr(&c);
+    *err = child_read_stderr(&c); /* before the wait, which closes the pipe */
     *out = buf_take(&b);
     return child_wait(&c, timeout_ms);
 }

@@ -31,9 +31,12 @@ void child_close_stdin(child_t *c);
 /* Waits up to timeout_ms; returns the exit status, or -1 (then kills it). */
 int child_wait(child_t *c, int timeout_ms);
 void child_kill(child_t *c);
-/* Runs argv to its end with stdin closed: *out gets stdout (lines joined
- * by newlines), *err stderr; returns the exit status, -1 if it could not
- * start or ran past timeout_ms between lines. */
+/* Runs argv to its end with stdin closed: *out gets stdout (each line
+ * with its newline; "" when there was none), *err stderr; returns the exit
+ * status, -1 if it could not start or ran past timeout_ms between lines. */
 int child_run(char *const argv[], char **out, char **err, int timeout_ms);
+/* child_run of the retrain binary under test: `retrain [sub] args...`
+ * (args NULL-terminated, at most 60). */
+int retrain_run(const char *sub, char *const args[], char **out, char **err, int timeout_ms);
 
 #endif
