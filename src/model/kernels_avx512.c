@@ -690,7 +690,9 @@ void kx_matmul_nt_bf16_dot(float *C, const float *A, const uint16_t *B, const fl
     nt_any(C, A, B, W_PAIRS, bias, M, N, K, accumulate);
 }
 
-void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
+/* C[M,N] (+)= A[M,K] . B[K,N], B fp32 or bf16 */
+static void nn_any(float *C, const float *A, const void *B, int bf16, int M, int N, int K,
+                   int accumulate)
 {
     if (M <= 0 || N <= 0)
         return;
@@ -702,7 +704,7 @@ void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
         .C = C,
         .ldc = N,
         .A = {A, K, M, 1, 0},
-        .B = {B, N, N, 0, 0},
+        .B = {B, N, N, 0, bf16},
         .M = M,
         .N = N,
         .K = K,
@@ -711,26 +713,15 @@ void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
     gemm_run(&g);
 }
 
+void kx_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)
+{
+    nn_any(C, A, B, 0, M, N, K, accumulate);
+}
+
 void kx_matmul_nn_bf16(float *C, const float *A, const uint16_t *B, int M, int N, int K,
                        int accumulate)
 {
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) {
-        empty_product(C, NULL, M, N, accumulate);
-        return;
-    }
-    gemm_job g = {
-        .C = C,
-        .ldc = N,
-        .A = {A, K, M, 1, 0},
-        .B = {B, N, N, 0, 1},
-        .M = M,
-        .N = N,
-        .K = K,
-        .accumulate = accumulate,
-    };
-    gemm_run(&g);
+    nn_any(C, A, B, 1, M, N, K, accumulate);
 }
 
 void kx_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K, int accumulate)

@@ -46,8 +46,8 @@ static float bits_f32(uint32_t u)
     return f;
 }
 
-enum op { OP_NT, OP_NT_BF16, OP_NT_BF16_DOT, OP_NN, OP_TN };
-static const char *op_name[] = {"nt", "nt_bf16", "nt_bf16_dot", "nn", "tn"};
+enum op { OP_NT, OP_NT_BF16, OP_NT_BF16_DOT, OP_NN, OP_TN, OP_NN_BF16 };
+static const char *op_name[] = {"nt", "nt_bf16", "nt_bf16_dot", "nn", "tn", "nn_bf16"};
 
 /* One product's inputs; C0 is C before the call (for accumulate). */
 typedef struct {
@@ -64,7 +64,7 @@ static void problem_init(problem *p, enum op op, int M, int N, int K, int acc, i
     p->B = rnd_floats((size_t)N * K);
     p->bias = has_bias ? rnd_floats((size_t)N) : NULL;
     p->C0 = rnd_floats((size_t)M * N);
-    if (op == OP_NT_BF16 || op == OP_NT_BF16_DOT) {
+    if (op == OP_NT_BF16 || op == OP_NT_BF16_DOT || op == OP_NN_BF16) {
         p->B16 = xmalloc(sizeof(uint16_t) * ((size_t)N * K + 1));
         for (size_t i = 0; i < (size_t)N * K; i++)
             p->B16[i] = k_f32_to_bf16(p->B[i]);
@@ -98,6 +98,8 @@ static double b_at(const problem *p, int k, int j)
     case OP_NT_BF16:
     case OP_NT_BF16_DOT:
         return k_bf16_to_f32(p->B16[(size_t)j * p->K + k]);
+    case OP_NN_BF16:
+        return k_bf16_to_f32(p->B16[(size_t)k * p->N + j]);
     default:
         return p->B[(size_t)k * p->N + j];
     }
@@ -121,6 +123,9 @@ static void run(const problem *p, float *C)
         break;
     case OP_TN:
         k_matmul_tn(C, p->A, p->B, p->M, p->N, p->K, p->acc);
+        break;
+    case OP_NN_BF16:
+        k_matmul_nn_bf16(C, p->A, p->B16, p->M, p->N, p->K, p->acc);
         break;
     }
 }
@@ -223,7 +228,7 @@ static void sweep_small(enum op op)
             for (size_t c = 0; c < ARRAY_LEN(dims); c++)
                 for (int flags = 0; flags < 4; flags++) {
                     int acc = flags & 1, bias = (flags >> 1) & 1;
-                    if (bias && (op == OP_NN || op == OP_TN))
+                    if (bias && (op == OP_NN || op == OP_TN || op == OP_NN_BF16))
                         continue;
                     if (!check_all_paths(op, dims[a], dims[b], dims[c], acc, bias))
                         return;
@@ -253,6 +258,7 @@ TEST(kernels_nn_small_shapes)
 TEST(kernels_tn_small_shapes)
 {
     sweep_small(OP_TN);
+    sweep_small(OP_NN_BF16);
 }
 
 /* Larger awkward shapes: each of 31, 127, 257 in each position, M around
@@ -267,7 +273,7 @@ TEST(kernels_larger_shapes)
         {15, 16, 16},   {14, 32, 512},  {28, 64, 513},  {6, 48, 16},     {5, 7, 2049},
     };
     for (size_t s = 0; s < ARRAY_LEN(shapes); s++)
-        for (int op = OP_NT; op <= OP_TN; op++) {
+        for (int op = OP_NT; op <= OP_NN_BF16; op++) {
             int bias = op <= OP_NT_BF16_DOT && (s % 2 == 0);
             if (!check_all_paths(op, shapes[s][0], shapes[s][1], shapes[s][2], (int)(s % 3 == 1),
                                  bias))
@@ -281,7 +287,7 @@ TEST(kernels_awkward_rotations)
     for (size_t a = 0; a < ARRAY_LEN(g_dims); a++) {
         int d0 = g_dims[a], d1 = g_dims[(a + 3) % ARRAY_LEN(g_dims)],
             d2 = g_dims[(a + 5) % ARRAY_LEN(g_dims)];
-        for (int op = OP_NT; op <= OP_TN; op++)
+        for (int op = OP_NT; op <= OP_NN_BF16; op++)
             if (!check_all_paths(op, d0, d1, d2, (int)(a & 1), op <= OP_NT_BF16_DOT))
                 return;
     }
