@@ -650,8 +650,7 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         char *ck = NULL;
         rc = rl_ckpt_resolve(o->resume, &ck, e);
         if (rc == 0) {
-            rl_state_free(&r.st);
-            rl_state_init(&r.st);
+            rl_state_free(&r.st); /* rl_ckpt_load initialises it afresh */
             rc = rl_ckpt_load(ck, &r.st, &r.sched, NULL, 0, e);
         }
         if (rc == 0) {
