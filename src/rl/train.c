@@ -43,6 +43,11 @@ typedef struct run {
     int G;
     double t0;
     long num_tokens; /* tokens of every episode so far (TRL's num_tokens) */
+    /* SFT: the conversations, tokenised, and which positions are trained */
+    int32_t **sft_tok;
+    uint8_t **sft_mask; /* [len]: 1 where the next token is the assistant's */
+    int *sft_len;
+    size_t nsft;
 } run;
 
 static double now_s(void)
@@ -119,7 +124,12 @@ static char *dir_of(const char *path)
 static int load_data(run *r, err_t *e)
 {
     cfg_config *c = r->cfg;
-    const char *tasks = c->prompt_source ? c->prompt_source : c->data_path;
+    /* GRPO trains on prompt_source (or the environment's tasks); SFT's
+     * prompt_source is its conversations, and tasks serve evaluation only */
+    const char *tasks = c->algo == CFG_ALGO_SFT
+                            ? (c->eval_data_path ? c->eval_data_path : c->data_path)
+                        : c->prompt_source ? c->prompt_source
+                                           : c->data_path;
     if (!tasks)
         return err_set(e, "no tasks: set environment.env_specific_config.spider2_data_path (or "
                           "prompt_source)");
@@ -251,7 +261,8 @@ static int load_model(run *r, err_t *e)
     r->m = tf_load(c->model_path, &lo, e);
     if (!r->m)
         return -1;
-    r->tok = tok_load(c->model_path, e);
+    if (!r->tok)
+        r->tok = tok_load(c->model_path, e);
     if (!r->tok)
         return -1;
     if (c->lora) {
@@ -479,6 +490,214 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
     return rc;
 }
 
+/* ---- supervised fine-tuning ---- */
+
+/* One conversation {"messages": [{role, content}...]} rendered in the
+ * model's chat format and tokenised once; the assistant's tokens (its
+ * replies and their end-of-turn markers, as chat_render writes them) are
+ * found by rendering each prefix: a reply spans from the end of the text
+ * before it (with the generation prompt) to the end of the text with it. */
+static int sft_example(run *r, const json_t *msgs, const char *where, int32_t **tok,
+                       uint8_t **mask, int *len, err_t *e)
+{
+    size_t n = json_array_size(msgs);
+    if (!json_is_array(msgs) || n == 0)
+        return err_set(e, "%s: \"messages\" must be a non-empty list", where);
+    chat_msg *m = xcalloc(n, sizeof *m);
+    int rc = 0, any = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const json_t *o = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(o, "role"));
+        const char *content = json_string_value(json_object_get(o, "content"));
+        if (!role || !content)
+            rc = err_set(e, "%s: messages[%zu] needs string \"role\" and \"content\"", where, i);
+        else if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
+                 strcmp(role, "tool"))
+            rc = err_set(e, "%s: messages[%zu]: role \"%s\" is not system, user, assistant or tool",
+                         where, i, role);
+        m[i] = (chat_msg){role, content};
+        any |= rc == 0 && !strcmp(role, "assistant");
+    }
+    if (rc == 0 && !any)
+        rc = err_set(e, "%s: no assistant message to learn", where);
+    buf_t full, part;
+    buf_init(&full);
+    buf_init(&part);
+    if (rc == 0)
+        chat_render(r->ec.chat, r->tok, m, n, 0, &full);
+    /* byte spans of the assistant's replies in the full text */
+    size_t *lo = xcalloc(n, sizeof *lo), *hi = xcalloc(n, sizeof *hi);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (strcmp(m[i].role, "assistant"))
+            continue;
+        buf_reset(&part);
+        chat_render(r->ec.chat, r->tok, m, i, 1, &part);
+        lo[i] = part.len;
+        buf_reset(&part);
+        chat_render(r->ec.chat, r->tok, m, i + 1, 0, &part);
+        hi[i] = part.len;
+        if (part.len > full.len || memcmp(part.data, full.data, part.len) != 0 || lo[i] > hi[i])
+            rc = err_set(e, "%s: the chat format does not render this conversation turn by turn",
+                         where);
+    }
+    int32_t *ids = NULL;
+    size_t nid = 0;
+    if (rc == 0)
+        rc = tok_encode(r->tok, full.data, full.len, 1, &ids, &nid, e);
+    if (rc == 0 && (nid < 2 || (r->cfg->hp.max_length > 0 &&
+                                (int)nid > r->cfg->hp.max_prompt_length + r->cfg->hp.max_length)))
+        rc = err_set(e, "%s: %zu tokens; the budget is max_prompt_length + max_length = %d", where,
+                     nid, r->cfg->hp.max_prompt_length + r->cfg->hp.max_length);
+    if (rc == 0) {
+        /* token k covers bytes [at, at + its length) of the text */
+        uint8_t *is_asst = xcalloc(nid, 1);
+        buf_t bytes;
+        buf_init(&bytes);
+        size_t at = 0;
+        for (size_t k = 0; k < nid; k++) {
+            buf_reset(&bytes);
+            tok_token_bytes(r->tok, ids[k], &bytes);
+            for (size_t i = 0; i < n; i++)
+                if (hi[i] > lo[i] && at >= lo[i] && at + bytes.len <= hi[i])
+                    is_asst[k] = 1;
+            at += bytes.len;
+        }
+        buf_free(&bytes);
+        *mask = xcalloc(nid, 1);
+        for (size_t k = 0; k + 1 < nid; k++)
+            (*mask)[k] = is_asst[k + 1];
+        free(is_asst);
+        *tok = ids;
+        *len = (int)nid;
+        ids = NULL;
+    }
+    free(ids);
+    free(lo);
+    free(hi);
+    buf_free(&full);
+    buf_free(&part);
+    free(m);
+    return rc;
+}
+
+static int sft_load(run *r, err_t *e)
+{
+    const char *path = r->cfg->prompt_source;
+    if (!path)
+        return err_set(e, "algorithm.name \"sft\" needs prompt_source: a JSON-lines file of "
+                          "{\"messages\": [...]} conversations");
+    size_t n;
+    char *text = file_read(path, &n, e);
+    if (!text)
+        return -1;
+    int rc = 0, line = 0;
+    size_t cap = 0;
+    for (char *s = text, *nl; s && *s && rc == 0; s = nl ? nl + 1 : NULL) {
+        nl = strchr(s, '\n');
+        if (nl)
+            *nl = 0;
+        line++;
+        if (!*s)
+            continue;
+        char where[4200];
+        snprintf(where, sizeof where, "%s:%d", path, line);
+        json_error_t je;
+        json_t *j = json_loads(s, 0, &je);
+        if (!j) {
+            rc = err_set(e, "%s: %s", where, je.text);
+            break;
+        }
+        if (r->nsft == cap) {
+            cap = cap ? 2 * cap : 64;
+            r->sft_tok = xrealloc(r->sft_tok, cap * sizeof *r->sft_tok);
+            r->sft_mask = xrealloc(r->sft_mask, cap * sizeof *r->sft_mask);
+            r->sft_len = xrealloc(r->sft_len, cap * sizeof *r->sft_len);
+        }
+        rc = sft_example(r, json_object_get(j, "messages"), where, &r->sft_tok[r->nsft],
+                         &r->sft_mask[r->nsft], &r->sft_len[r->nsft], e);
+        if (rc == 0)
+            r->nsft++;
+        json_decref(j);
+    }
+    free(text);
+    if (rc == 0 && r->nsft == 0)
+        rc = err_set(e, "%s: no conversations", path);
+    return rc;
+}
+
+/* One optimizer step: gradient_accumulation_steps micro-batches of
+ * batch_size conversations, the mean negative log-likelihood of the
+ * assistant's tokens. */
+static int sft_step(run *r, long step, size_t *perm, long *perm_epoch, step_out *so, err_t *e)
+{
+    const cfg_hparams *hp = &r->cfg->hp;
+    int B = hp->batch_size, accum = hp->gradient_accumulation_steps;
+    if (B > 256)
+        return err_set(e, "algorithm.hyperparameters.batch_size: %d conversations per micro-batch; "
+                          "SFT takes at most 256",
+                       B);
+    double t0 = now_s(), loss = 0, gnorm = 0;
+    long tokens = 0;
+    int rc = 0;
+    for (int a = 0; a < accum && rc == 0; a++) {
+        int T = 2;
+        size_t idx[256];
+        for (int b = 0; b < B && b < 256; b++) {
+            long k = (step * accum + a) * B + b;
+            long epoch = k / (long)r->nsft;
+            if (*perm_epoch != epoch) {
+                rng_t g;
+                rng_seed_stream(&g, hp->seed, 1000003u + (uint64_t)epoch);
+                for (size_t i = 0; i < r->nsft; i++)
+                    perm[i] = i;
+                for (size_t i = r->nsft; i > 1; i--) {
+                    size_t j = (size_t)(rng_next(&g) % i), t = perm[i - 1];
+                    perm[i - 1] = perm[j];
+                    perm[j] = t;
+                }
+                *perm_epoch = epoch;
+            }
+            idx[b] = perm[k % (long)r->nsft];
+            T = r->sft_len[idx[b]] > T ? r->sft_len[idx[b]] : T;
+        }
+        int32_t *tok = xcalloc((size_t)B * T, sizeof *tok);
+        uint8_t *mask = xcalloc((size_t)B * T, 1);
+        float *w = xcalloc((size_t)B * T, sizeof *w);
+        int *lens = xcalloc((size_t)B, sizeof *lens);
+        for (int b = 0; b < B; b++) {
+            size_t i = idx[b];
+            memcpy(tok + (size_t)b * T, r->sft_tok[i], sizeof *tok * (size_t)r->sft_len[i]);
+            memcpy(mask + (size_t)b * T, r->sft_mask[i], (size_t)r->sft_len[i]);
+            lens[b] = r->sft_len[i];
+            tokens += r->sft_len[i];
+        }
+        grpo_sft_weights(mask, B, T, accum, w);
+        double l = 0;
+        rc = tf_train_weighted(r->tr, tok, lens, B, T, NULL, w, &l, e);
+        loss += l;
+        free(tok);
+        free(mask);
+        free(w);
+        free(lens);
+    }
+    float lr = tf_sched_lr(&r->sched, r->st.global_step);
+    if (rc == 0)
+        rc = tf_trainer_step(r->tr, lr, &gnorm, e);
+    if (rc == 0) {
+        double dt = now_s() - t0;
+        json_t *mv = json_object();
+        json_object_set_new(mv, "loss", json_real(loss));
+        json_object_set_new(mv, "grad_norm", json_real(gnorm));
+        json_object_set_new(mv, "learning_rate", json_real(lr));
+        json_object_set_new(mv, "time/update_s", json_real(dt));
+        json_object_set_new(mv, "time/update_tokens_per_s", json_real(dt > 0 ? tokens / dt : 0));
+        so->metrics = mv;
+        so->loss = loss;
+        so->tokens = tokens;
+    }
+    return rc;
+}
+
 /* ---- periodic evaluation ---- */
 
 /* The current policy, greedy unless eval.temperature says otherwise, as an
@@ -565,6 +784,13 @@ static void run_free(run *r)
         env_tasks_free(&r->ts);
     free(r->tasks);
     free(r->run_dir);
+    for (size_t i = 0; i < r->nsft; i++) {
+        free(r->sft_tok[i]);
+        free(r->sft_mask[i]);
+    }
+    free(r->sft_tok);
+    free(r->sft_mask);
+    free(r->sft_len);
 }
 
 static int save(run *r, char **dir, err_t *e)
@@ -582,9 +808,6 @@ static int save(run *r, char **dir, err_t *e)
 
 int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
 {
-    if (c->algo != CFG_ALGO_GRPO)
-        return err_set(e, "algorithm.name \"sft\": supervised fine-tuning is not available in "
-                          "retrain train yet; use \"grpo\"");
     run r = {.cfg = c, .o = o};
     rl_state_init(&r.st);
     for (size_t i = 0; i < c->warnings.len; i++)
@@ -599,28 +822,45 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         rc = rc == 0 && !t ? -1 : rc;
         tok_free(t);
     }
-    if (rc == 0)
+    /* tasks and their servers: GRPO's rollouts, or an SFT run's evaluation */
+    int sft = c->algo == CFG_ALGO_SFT, need_tasks = !sft || c->hp.eval_steps > 0;
+    if (rc == 0 && need_tasks)
         rc = load_data(&r, e);
-    if (rc == 0)
+    if (rc == 0 && need_tasks)
         rc = start_servers(&r, e);
     int ndb = 0;
-    if (rc == 0)
+    if (rc == 0 && need_tasks)
         rc = check_servers(&r, &ndb, e);
+    if (rc == 0 && sft) {
+        /* the conversations need the tokenizer and the chat format */
+        r.tok = tok_load(c->model_path, e);
+        rc = r.tok ? 0 : -1;
+        if (rc == 0) {
+            r.ec.chat = chat_detect(r.tok);
+            rc = sft_load(&r, e);
+        }
+    }
     r.G = c->hp.num_generations;
-    r.per_step = cfg_prompts_per_step(c);
+    r.per_step = sft ? c->hp.batch_size * c->hp.gradient_accumulation_steps
+                     : cfg_prompts_per_step(c);
+    size_t units = sft ? r.nsft : r.ntasks;
     r.total = c->hp.max_steps > 0
                   ? c->hp.max_steps
-                  : (long)ceil(c->hp.num_train_epochs * (double)r.ntasks / r.per_step);
+                  : (long)ceil(c->hp.num_train_epochs * (double)units / r.per_step);
     if (rc == 0 && o->dry_run) {
         json_t *j = cfg_to_json(c);
         char *text = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", text);
         free(text);
         json_decref(j);
-        fprintf(stderr,
-                "dry run: model %s; %zu tasks runnable (of %zu), %d databases, their MCP "
-                "servers answer with tools; %ld steps of %d prompts x %d generations\n",
-                c->model_path, r.ntasks, r.ts.n, ndb, r.total, r.per_step, r.G);
+        if (sft)
+            fprintf(stderr, "dry run: model %s; %zu conversations; %ld steps of %d\n",
+                    c->model_path, r.nsft, r.total, r.per_step);
+        else
+            fprintf(stderr,
+                    "dry run: model %s; %zu tasks runnable (of %zu), %d databases, their MCP "
+                    "servers answer with tools; %ld steps of %d prompts x %d generations\n",
+                    c->model_path, r.ntasks, r.ts.n, ndb, r.total, r.per_step, r.G);
         run_free(&r);
         return 0;
     }
@@ -706,18 +946,19 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
     r.st.logging_steps = c->hp.logging_steps;
     r.st.eval_steps = c->hp.eval_steps;
     r.t0 = now_s();
-    size_t *perm = xmalloc(sizeof *perm * (r.ntasks ? r.ntasks : 1));
+    size_t *perm = xmalloc(sizeof *perm * (units ? units : 1));
     long perm_epoch = -1;
     long start = r.st.global_step;
     while (rc == 0 && r.st.global_step < r.total &&
            (o->stop_after <= 0 || r.st.global_step - start < o->stop_after)) {
         long step = r.st.global_step; /* optimizer steps taken; rollout batch `step` */
         step_out so = {0};
-        rc = grpo_step(&r, step, perm, &perm_epoch, &so, e);
+        rc = sft ? sft_step(&r, step, perm, &perm_epoch, &so, e)
+                 : grpo_step(&r, step, perm, &perm_epoch, &so, e);
         if (rc != 0)
             break;
-        r.st.global_step += c->hp.num_iterations;
-        r.st.epoch = (double)r.st.global_step * r.per_step / (double)r.ntasks;
+        r.st.global_step += sft ? 1 : c->hp.num_iterations;
+        r.st.epoch = (double)r.st.global_step * r.per_step / (double)units;
         r.num_tokens += so.tokens;
         json_object_set_new(so.metrics, "num_tokens", json_integer(r.num_tokens));
         if (c->hp.eval_steps > 0 &&

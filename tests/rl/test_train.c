@@ -214,3 +214,51 @@ TEST(train_dry_run_and_bad_configurations)
     free(out);
     free(err);
 }
+
+TEST(train_sft_on_demonstrations_lowers_the_loss)
+{
+    char demo[4400], cfg[4400], run[4400], text[24576], bad[4800];
+    snprintf(demo, sizeof demo, "%s/demo", test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/sft.json", test_tmpdir());
+    snprintf(run, sizeof run, "%s/sft-run", test_tmpdir());
+    char *dargs[] = {"demo-data", demo, NULL};
+    char *out = NULL, *err = NULL;
+    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
+    free(out);
+    free(err);
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\"},"
+             " \"algorithm\": {\"name\": \"sft\", \"hyperparameters\": {\"learning_rate\": 0.003,"
+             " \"batch_size\": 2, \"max_steps\": 6, \"logging_steps\": 1, \"max_length\": 8192,"
+             " \"max_prompt_length\": 8192, \"lr_scheduler_type\": \"constant\", \"save_steps\": 3}},"
+             " \"prompt_source\": \"%s/sft.jsonl\", \"output_dir\": \"%s\"}",
+             test_root(), demo, run);
+    err_t e;
+    CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
+    char *args[] = {"train", cfg, NULL};
+    int rc = retrain_run(NULL, args, &out, &err, 120000);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    json_t *m = metrics_of(run);
+    CHECK(m && json_array_size(m) == 6);
+    double first = num(json_array_get(m, 0), "loss"), last = num(json_array_get(m, 5), "loss");
+    CHECK_MSG(last < 0.8 * first, "loss %g -> %g", first, last);
+    json_decref(m);
+    snprintf(bad, sizeof bad, "%s/checkpoint-6/model.safetensors", run);
+    CHECK_MSG(file_exists(bad), "%s is missing", bad);
+    /* a malformed conversation file: file and line */
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", test_tmpdir());
+    const char *lines = "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n";
+    CHECK(file_write_atomic(bad, lines, strlen(lines), &e) == 0);
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\"},"
+             " \"algorithm\": {\"name\": \"sft\"}, \"prompt_source\": \"%s\", \"output_dir\": \"%s\"}",
+             test_root(), bad, run);
+    CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
+    rc = retrain_run(NULL, args, &out, &err, 60000);
+    CHECK_MSG(rc == 2 && strstr(err, "bad.jsonl:1: no assistant message to learn"), "exit %d: %s",
+              rc, err);
+    free(out);
+    free(err);
+}
