@@ -922,10 +922,13 @@ static int free_port(void)
 
 static int dbhub_paths(char js[4200])
 {
-    snprintf(js, 4200, "%s/.deps/npm-bench/node_modules/@bytebase/dbhub/dist/index.js",
-             test_root());
+    /* the test tools' copy (scripts/npm), else the benchmarks' */
+    snprintf(js, 4200, "%s/.deps/npm/node_modules/@bytebase/dbhub/dist/index.js", test_root());
+    if (access(js, R_OK) != 0)
+        snprintf(js, 4200, "%s/.deps/npm-bench/node_modules/@bytebase/dbhub/dist/index.js",
+                 test_root());
     if (access(js, R_OK) != 0 || !node22()) {
-        test_skip("@bytebase/dbhub (scripts/install-deps --bench) or Node 22 missing from .deps");
+        test_skip("@bytebase/dbhub or Node 22 missing from .deps (scripts/install-deps)");
         return -1;
     }
     return 0;
