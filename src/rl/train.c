@@ -401,9 +401,13 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
         lens[i] = grpo_episode_row(&eps[i], T, tokens + (size_t)i * T, mask + (size_t)i * T, NULL, e);
         rc = lens[i] > 0 ? 0 : -1;
     }
-    /* TRL computes the old log-probabilities with the model (the sampler's
-     * differ under temperature, top-k, top-p); so do we */
-    if (rc == 0)
+    /* With one pass over the rollouts the update's policy is the one that
+     * sampled them: TRL then takes the current log-probabilities, detached,
+     * as the old ones (ratio 1) and computes nothing more; with several
+     * passes it computes them with the model before the first (the
+     * sampler's differ under temperature, top-k, top-p): so do we. */
+    int recompute_old = hp->num_iterations > 1;
+    if (rc == 0 && recompute_old)
         rc = tf_token_logprobs(r->m, tokens, lens, n, T, NULL, old, NULL, e);
     if (rc == 0 && hp->beta != 0) {
         if (r->ref) {
@@ -428,7 +432,7 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
         for (int b0 = 0; b0 < n && rc == 0; b0 += mbsz) {
             int B = n - b0 < mbsz ? n - b0 : mbsz;
             grpo_mb mb = {.o = &lo, .B = B, .T = T, .mask = mask + (size_t)b0 * T,
-                          .old_logp = old + (size_t)b0 * T,
+                          .old_logp = recompute_old ? old + (size_t)b0 * T : NULL,
                           .ref_logp = hp->beta != 0 ? ref + (size_t)b0 * T : NULL,
                           .adv = adv + b0};
             rc = grpo_mb_begin(&mb, e);
@@ -443,7 +447,8 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
             chi += mb.m.clip_high;
             creg += mb.m.clip_region;
             nmb++;
-            ts.update_tokens += mb.m.tokens;
+            for (int b = 0; b < B; b++)
+                ts.update_tokens += lens[b0 + b];
         }
         if (rc == 0) {
             lr = tf_sched_lr(&r->sched, r->st.global_step);
