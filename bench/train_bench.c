@@ -4,7 +4,8 @@
  * FMA ceiling measured in the same run, and peak memory. The PyTorch peer
  * is bench/torch_train.py; bench/train_run runs both. Not a test.
  *
- *   train-bench gpt2|qwen [--lora R] [--bf16] [--ckpt] [--batch B] [--tokens T] [--steps N]
+ *   train-bench gpt2|qwen|DIR [--lora R] [--bf16] [--ckpt] [--batch B] [--tokens T] [--steps N]
+ * (DIR: a Hugging Face model directory, e.g. one `retrain new-model` made)
  *
  * Cross-entropy over every position against random targets, averaged (as
  * the peer's F.cross_entropy). FLOPs are counted as the peer counts them:
@@ -33,8 +34,8 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "gpt2") && strcmp(argv[1], "qwen"))) {
-        fprintf(stderr, "usage: %s gpt2|qwen [--lora R] [--bf16] [--ckpt] [--batch B] "
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s gpt2|qwen|MODEL_DIR [--lora R] [--bf16] [--ckpt] [--batch B] "
                         "[--tokens T] [--steps N]\n",
                 argv[0]);
         return 2;
@@ -67,15 +68,22 @@ int main(int argc, char **argv)
     double fma = fma_ceiling();
     printf("ceiling: FMA loop %.0f GFLOP/s (%d threads)\n", fma, par_threads());
 
-    hf_config cfg = gpt2 ? gpt2_config() : qwen_config();
+    int named = !strcmp(argv[1], "gpt2") || !strcmp(argv[1], "qwen");
     tf_load_opts opts = {.linear_bf16 = bf16};
     err_t e;
-    tf_model *m = tf_create(&cfg, &opts, argv[1], &e);
+    tf_model *m;
+    if (named) {
+        hf_config cfg = gpt2 ? gpt2_config() : qwen_config();
+        m = tf_create(&cfg, &opts, argv[1], &e);
+        if (m)
+            randomise(m, 1);
+    } else {
+        m = tf_load(argv[1], &opts, &e);
+    }
     if (!m) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
-    randomise(m, 1);
     if (lora) {
         tf_lora_opts lo = {.r = lora, .alpha = 2.0f * lora, .targets = "all-linear", .seed = 1};
         if (tf_lora_attach(m, &lo, &e) != 0) {
