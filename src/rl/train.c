@@ -254,6 +254,26 @@ static int check_servers(run *r, int *ndb, err_t *e)
     return rc;
 }
 
+static tf_train_opts trainer_opts(const cfg_config *c)
+{
+    return (tf_train_opts){.beta1 = (float)c->hp.adam_beta1, .beta2 = (float)c->hp.adam_beta2,
+                           .eps = (float)c->hp.adam_epsilon,
+                           .weight_decay = (float)c->hp.weight_decay,
+                           .max_grad_norm = (float)c->hp.max_grad_norm,
+                           .checkpointing = c->hp.gradient_checkpointing};
+}
+
+/* The sampling policy of the rollouts: the engine over the current model. */
+static void make_engine(run *r)
+{
+    const cfg_config *c = r->cfg;
+    ep_engine_free(r->eng);
+    ep_engine_opts eo = {.temperature = (float)c->hp.temperature, .top_k = c->hp.top_k,
+                         .top_p = (float)c->hp.top_p, .seed = c->hp.seed};
+    r->eng = ep_engine_new(r->m, r->tok, r->ec.chat, &eo);
+    r->pol = ep_engine_policy(r->eng);
+}
+
 static int load_model(run *r, err_t *e)
 {
     cfg_config *c = r->cfg;
@@ -279,10 +299,7 @@ static int load_model(run *r, err_t *e)
         if (!r->ref)
             return -1;
     }
-    tf_train_opts to = {.beta1 = (float)c->hp.adam_beta1, .beta2 = (float)c->hp.adam_beta2,
-                        .eps = (float)c->hp.adam_epsilon, .weight_decay = (float)c->hp.weight_decay,
-                        .max_grad_norm = (float)c->hp.max_grad_norm,
-                        .checkpointing = c->hp.gradient_checkpointing};
+    tf_train_opts to = trainer_opts(c);
     r->tr = tf_trainer_new(r->m, &to, e);
     if (!r->tr)
         return -1;
@@ -299,37 +316,39 @@ static int load_model(run *r, err_t *e)
     r->ec.max_prompt_tokens = c->hp.max_prompt_length;
     if (ep_config_check(&r->ec, e) != 0)
         return -1;
-    if (r->o->policy) {
+    if (r->o->policy)
         r->pol = *r->o->policy;
-    } else {
-        ep_engine_opts eo = {.temperature = (float)c->hp.temperature, .top_k = c->hp.top_k,
-                             .top_p = (float)c->hp.top_p, .seed = c->hp.seed};
-        r->eng = ep_engine_new(r->m, r->tok, r->ec.chat, &eo);
-        r->pol = ep_engine_policy(r->eng);
-    }
+    else
+        make_engine(r);
     return 0;
 }
 
 /* ---- one step ---- */
 
-/* Task k of the run's order: epoch k / ntasks, shuffled from (seed, epoch). */
-static const env_task *task_at(run *r, long k, size_t *perm, long *perm_epoch)
+/* Item k of a run's order over n items: epoch k / n is a permutation
+ * drawn from (seed, epoch), so a resumed run finds the same order. perm
+ * [n] and *perm_epoch cache the current epoch's permutation. */
+static size_t order_at(uint64_t seed, long k, size_t n, size_t *perm, long *perm_epoch)
 {
-    long epoch = k / (long)r->ntasks;
+    long epoch = k / (long)n;
     if (*perm_epoch != epoch) {
         rng_t g;
-        rng_seed_stream(&g, r->cfg->hp.seed, 1000003u + (uint64_t)epoch);
-        for (size_t i = 0; i < r->ntasks; i++)
+        rng_seed_stream(&g, seed, 1000003u + (uint64_t)epoch);
+        for (size_t i = 0; i < n; i++)
             perm[i] = i;
-        for (size_t i = r->ntasks; i > 1; i--) {
-            size_t j = (size_t)(rng_next(&g) % i);
-            size_t t = perm[i - 1];
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(rng_next(&g) % i), t = perm[i - 1];
             perm[i - 1] = perm[j];
             perm[j] = t;
         }
         *perm_epoch = epoch;
     }
-    return r->tasks[perm[k % (long)r->ntasks]];
+    return perm[k % (long)n];
+}
+
+static const env_task *task_at(run *r, long k, size_t *perm, long *perm_epoch)
+{
+    return r->tasks[order_at(r->cfg->hp.seed, k, r->ntasks, perm, perm_epoch)];
 }
 
 typedef struct step_out {
@@ -648,21 +667,7 @@ static int sft_step(run *r, long step, size_t *perm, long *perm_epoch, step_out 
         int T = 2;
         size_t idx[256];
         for (int b = 0; b < B && b < 256; b++) {
-            long k = (step * accum + a) * B + b;
-            long epoch = k / (long)r->nsft;
-            if (*perm_epoch != epoch) {
-                rng_t g;
-                rng_seed_stream(&g, hp->seed, 1000003u + (uint64_t)epoch);
-                for (size_t i = 0; i < r->nsft; i++)
-                    perm[i] = i;
-                for (size_t i = r->nsft; i > 1; i--) {
-                    size_t j = (size_t)(rng_next(&g) % i), t = perm[i - 1];
-                    perm[i - 1] = perm[j];
-                    perm[j] = t;
-                }
-                *perm_epoch = epoch;
-            }
-            idx[b] = perm[k % (long)r->nsft];
+            idx[b] = order_at(hp->seed, (step * accum + a) * B + b, r->nsft, perm, perm_epoch);
             T = r->sft_len[idx[b]] > T ? r->sft_len[idx[b]] : T;
         }
         int32_t *tok = xcalloc((size_t)B * T, sizeof *tok);
@@ -913,23 +918,12 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
                 rc = r.m ? 0 : -1;
             }
             if (rc == 0) {
-                tf_train_opts to = {.beta1 = (float)c->hp.adam_beta1,
-                                    .beta2 = (float)c->hp.adam_beta2,
-                                    .eps = (float)c->hp.adam_epsilon,
-                                    .weight_decay = (float)c->hp.weight_decay,
-                                    .max_grad_norm = (float)c->hp.max_grad_norm,
-                                    .checkpointing = c->hp.gradient_checkpointing};
+                tf_train_opts to = trainer_opts(c);
                 r.tr = tf_trainer_new(r.m, &to, e);
                 rc = r.tr ? rl_ckpt_load_optimizer(r.tr, ck, e) : -1;
             }
-            if (rc == 0 && r.eng) {
-                ep_engine_free(r.eng);
-                ep_engine_opts eo = {.temperature = (float)c->hp.temperature,
-                                     .top_k = c->hp.top_k, .top_p = (float)c->hp.top_p,
-                                     .seed = c->hp.seed};
-                r.eng = ep_engine_new(r.m, r.tok, r.ec.chat, &eo);
-                r.pol = ep_engine_policy(r.eng);
-            }
+            if (rc == 0 && r.eng)
+                make_engine(&r); /* over the reloaded model */
             resume_step = r.st.global_step;
             r.num_tokens = (long)json_integer_value(json_object_get(r.st.extra, "num_tokens"));
             if (rc == 0)
