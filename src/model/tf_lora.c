@@ -237,6 +237,15 @@ static void dropout_apply(const tf_model *m, int id, float *xd, const float *x, 
     }
 }
 
+/* The most output rows one adapter of lo covers (its scratch size). */
+static size_t max_rows(const tf_lora *lo)
+{
+    size_t mx = 0;
+    for (int k = 0; k < lo->n; k++)
+        mx = (size_t)lo->part[k].rows > mx ? (size_t)lo->part[k].rows : mx;
+    return mx;
+}
+
 static int lora_active(const tf_model *m, const tf_lora *lo)
 {
     return lo && lo->n && !m->lora_off;
@@ -249,9 +258,7 @@ void tf_lin_forward(tf_model *m, float *out, const float *inp, const tf_linear *
     if (!lora_active(m, lo))
         return;
     int r = m->lora_r, drop = m->lora_training && m->lora_dropout > 0;
-    size_t nin = (size_t)lin->n_in, maxrows = 0;
-    for (int k = 0; k < lo->n; k++)
-        maxrows = (size_t)lo->part[k].rows > maxrows ? (size_t)lo->part[k].rows : maxrows;
+    size_t nin = (size_t)lin->n_in, maxrows = max_rows(lo);
     float *t = lora_scratch(m, (size_t)N * (maxrows + r + (drop ? nin : 0)));
     float *tu = t + (size_t)N * maxrows, *xd = tu + (size_t)N * r;
     for (int k = 0; k < lo->n; k++) {
@@ -282,9 +289,7 @@ void tf_lin_backward(tf_model *m, float *dx, float *dW, float *db, const float *
     if (!lora_active(m, lo))
         return;
     int r = m->lora_r, drop = m->lora_training && m->lora_dropout > 0;
-    size_t nin = (size_t)lin->n_in, maxrows = 0;
-    for (int k = 0; k < lo->n; k++)
-        maxrows = (size_t)lo->part[k].rows > maxrows ? (size_t)lo->part[k].rows : maxrows;
+    size_t nin = (size_t)lin->n_in, maxrows = max_rows(lo);
     float *g = lora_scratch(m, (size_t)N * (maxrows + r + (drop ? 2 * nin : 0)));
     float *du = g + (size_t)N * maxrows, *xd = du + (size_t)N * r, *dxd = xd + (size_t)N * nin;
     for (int k = 0; k < lo->n; k++) {
