@@ -696,9 +696,11 @@ static int parse_mcp_servers(cfg_config *c, json_t *v, const char *where, err_t 
 
 static int parse_eval(cfg_config *c, json_t *ev, err_t *e)
 {
-    static const char *const keys[] = {"data_path", "max_tasks", "temperature", "num_generations", NULL};
+    static const char *const keys[] = {"data_path", "conversations", "max_tasks", "temperature",
+                                       "num_generations", NULL};
     c->eval = 1;
     if (check_keys(ev, "eval", keys, e) != 0 || get_str(ev, "data_path", "eval", &c->eval_data_path, e) != 0 ||
+        get_str(ev, "conversations", "eval", &c->eval_conversations, e) != 0 ||
         get_int(ev, "max_tasks", "eval", &c->eval_max_tasks, e) != 0 ||
         get_num(ev, "temperature", "eval", &c->eval_temperature, NULL, e) != 0 ||
         get_int(ev, "num_generations", "eval", &c->eval_num_generations, e) != 0)
@@ -707,8 +709,9 @@ static int parse_eval(cfg_config *c, json_t *ev, err_t *e)
         return range_err(e, "eval", "max_tasks", c->eval_max_tasks, "must be >= 0 (0: all)");
     if (!(c->eval_temperature >= 0))
         return range_err(e, "eval", "temperature", c->eval_temperature, "must be >= 0 (0: greedy)");
-    if (c->eval_num_generations < 1)
-        return range_err(e, "eval", "num_generations", c->eval_num_generations, "must be at least 1");
+    if (json_object_get(ev, "num_generations") && c->eval_num_generations < 2)
+        return range_err(e, "eval", "num_generations", c->eval_num_generations,
+                         "must be at least 2 (eval_loss compares a group, as training does)");
     return 0;
 }
 
@@ -725,7 +728,6 @@ static void set_defaults(cfg_config *c)
     c->max_turn_tokens = 512;
     c->algo = CFG_ALGO_GRPO;
     c->log_level = LOG_INFO;
-    c->eval_num_generations = 1;
     cfg_hparams *hp = &c->hp;
     hp->learning_rate = 1e-6;
     hp->batch_size = 8;
@@ -837,12 +839,20 @@ static int parse_root(cfg_config *c, json_t *root, err_t *e)
             buf_free(&w);
         }
     }
+    /* no hyperparameters section: the group size still takes its default */
+    if (c->hp.num_generations == 0)
+        c->hp.num_generations = c->hp.batch_size >= 4 ? 4 : 2;
     if (ev && parse_eval(c, ev, e) != 0)
         return -1;
+    if (c->eval_num_generations == 0)
+        c->eval_num_generations = c->hp.num_generations;
     if (!c->prompt_source && c->data_path)
         c->prompt_source = xstrdup(c->data_path);
-    if (c->eval && !c->eval_data_path && c->prompt_source)
-        c->eval_data_path = xstrdup(c->prompt_source);
+    /* evaluation tasks: GRPO's training tasks by default; SFT trains on
+     * conversations, so its default is the environment's tasks */
+    const char *eval_tasks = c->algo == CFG_ALGO_SFT ? c->data_path : c->prompt_source;
+    if (c->eval && !c->eval_data_path && eval_tasks)
+        c->eval_data_path = xstrdup(eval_tasks);
     if (!c->output_dir) {
         buf_t b;
         buf_init(&b);
@@ -924,6 +934,7 @@ void cfg_free(cfg_config *c)
     free(c->mcp);
     free(c->mcp_file);
     free(c->eval_data_path);
+    free(c->eval_conversations);
     strlist_free(&c->warnings);
     memset(c, 0, sizeof *c);
 }
@@ -1053,7 +1064,8 @@ json_t *cfg_to_json(const cfg_config *c)
     }
     if (c->eval)
         json_object_set_new(root, "eval",
-                            json_pack("{so,si,sf,si}", "data_path", str_or_null(c->eval_data_path),
+                            json_pack("{so,so,si,sf,si}", "data_path", str_or_null(c->eval_data_path),
+                                      "conversations", str_or_null(c->eval_conversations),
                                       "max_tasks", c->eval_max_tasks, "temperature",
                                       c->eval_temperature, "num_generations",
                                       c->eval_num_generations));

@@ -42,9 +42,18 @@
  *                      {"mcpServers": {...}}. Wins over mcp_server_url (with a
  *                      warning). Neither: the caller decides (the built-in
  *                      database server).
- *   eval               {data_path (tasks JSONL; default prompt_source),
+ *   eval               {data_path (tasks JSONL; default: GRPO's prompt_source,
+ *                      SFT's spider2_data_path), conversations (SFT),
  *                      max_tasks 0 (all), temperature 0 (greedy),
- *                      num_generations 1}: evaluation every eval_steps */
+ *                      num_generations (default: hyperparameters'
+ *                      num_generations, >= 2)}: evaluation every eval_steps.
+ *                      GRPO: eval_accuracy from one episode per task at
+ *                      eval.temperature (Spider's rule); eval_loss and
+ *                      eval_reward from num_generations episodes per task
+ *                      sampled as in training, the GRPO loss computed on them
+ *                      without an update (TRL's evaluation). SFT: eval_loss
+ *                      is the loss on eval.conversations (JSONL, like
+ *                      prompt_source); eval_accuracy as GRPO's. */
 #ifndef RETRAIN_RL_CONFIG_H
 #define RETRAIN_RL_CONFIG_H
 
@@ -145,6 +154,7 @@ typedef struct cfg_config {
     char *mcp_file;              /* where mcpServers came from, if a file */
     int eval;                    /* an eval section was given */
     char *eval_data_path;
+    char *eval_conversations;    /* SFT's held-out conversations (eval_loss) */
     int eval_max_tasks;
     double eval_temperature;
     int eval_num_generations;

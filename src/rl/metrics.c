@@ -257,9 +257,7 @@ void rl_metrics_line(buf_t *out, long step, double epoch, double timestamp, cons
     buf_putc(out, '}');
 }
 
-/* Keeps the lines of steps <= keep (a resumed run rewrites what came
- * after its checkpoint). */
-static int truncate_after(const char *path, long keep, err_t *e)
+int rl_jsonl_keep_steps(const char *path, long keep, err_t *e)
 {
     if (!file_exists(path))
         return 0;
@@ -294,7 +292,7 @@ rl_metrics *rl_metrics_open(const char *dir, long resume_step, err_t *e)
     buf_t p;
     buf_init(&p);
     buf_printf(&p, "%s/metrics.jsonl", dir);
-    if (resume_step >= 0 && truncate_after(p.data, resume_step, e) != 0) {
+    if (resume_step >= 0 && rl_jsonl_keep_steps(p.data, resume_step, e) != 0) {
         buf_free(&p);
         return NULL;
     }
@@ -422,19 +420,34 @@ static void put_duration(buf_t *b, double s)
         buf_printf(b, "%lds", t);
 }
 
-void rl_progress_line(buf_t *out, long step, long total, double elapsed_s, double reward,
-                      double loss)
+void rl_progress_line(buf_t *out, const rl_progress *p)
 {
-    buf_printf(out, "step %ld/%ld (%ld%%)", step, total, total > 0 ? step * 100 / total : 0);
-    if (!isnan(reward))
-        buf_printf(out, " | reward %.4g", reward);
-    if (!isnan(loss))
-        buf_printf(out, " | loss %.4g", loss);
+    enum { WIDTH = 20 };
+    long filled = p->total > 0 ? p->step * WIDTH / p->total : 0;
+    filled = filled > WIDTH ? WIDTH : filled < 0 ? 0 : filled;
+    buf_putc(out, '[');
+    for (long i = 0; i < WIDTH; i++)
+        buf_putc(out, i < filled ? '#' : '.');
+    buf_printf(out, "] step %ld/%ld (%ld%%)", p->step, p->total,
+               p->total > 0 ? p->step * 100 / p->total : 0);
+    /* the key metrics, where the step has them */
+    static const struct {
+        const char *key, *label;
+    } keys[] = {{"reward", "reward"},       {"sql_accuracy", "acc"},
+                {"eval_accuracy", "eval acc"}, {"loss", "loss"},
+                {"eval_loss", "eval loss"}, {"kl", "kl"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(p->metrics, keys[i].key);
+        double x = json_number_value(v);
+        if (!json_is_number(v) || isnan(x) || (!strcmp(keys[i].key, "kl") && x == 0))
+            continue;
+        buf_printf(out, " | %s %.4g", keys[i].label, x);
+    }
     buf_puts(out, " | ");
-    put_duration(out, elapsed_s);
+    put_duration(out, p->elapsed_s);
     buf_puts(out, " elapsed, ETA ");
-    if (step > 0 && total >= step)
-        put_duration(out, elapsed_s / step * (total - step));
+    if (p->done > 0 && p->total >= p->step)
+        put_duration(out, p->elapsed_s / (double)p->done * (double)(p->total - p->step));
     else
         buf_putc(out, '?');
 }

@@ -68,6 +68,9 @@ typedef struct rl_metrics rl_metrics;
  * reads as one uninterrupted run, and the event file starts with a
  * SessionLog START at resume_step + 1 so that TensorBoard does the same. */
 rl_metrics *rl_metrics_open(const char *dir, long resume_step, err_t *e);
+/* Keeps the lines of a JSON-lines file whose "step" is <= keep (what a
+ * resumed run does to its logs); a missing file is fine. */
+int rl_jsonl_keep_steps(const char *path, long keep, err_t *e);
 /* values: a JSON object of name -> value; numbers (and booleans) go to
  * both files, other values to the JSON line only. Flushed before return. */
 int rl_metrics_log(rl_metrics *m, long step, double epoch, const json_t *values, err_t *e);
@@ -105,10 +108,18 @@ void rl_time_metrics(const rl_time_split *t, json_t *obj);
 
 /* ---- console */
 
-/* "step 12/100 (12%) | reward 0.375 | loss 0.0123 | 1m05s elapsed, ETA 7m57s"
- * (ETA from the mean time per step so far; "?" before the first). NaN
- * reward or loss is left out. Appends to out. */
-void rl_progress_line(buf_t *out, long step, long total, double elapsed_s, double reward,
-                      double loss);
+/* The console's progress line:
+ *   "[##..................] step 12/100 (12%) | reward 0.375 | acc 0.25 |
+ *    loss 0.0123 | 1m05s elapsed, ETA 7m57s"
+ * with the key metrics the step has (reward, sql_accuracy, eval_accuracy,
+ * loss, eval_loss, kl when not 0); the ETA from the mean time of the steps
+ * this process ran ("?" before the first). Appends to out. */
+typedef struct rl_progress {
+    long step, total;   /* steps taken (a resumed run's earlier ones included), of total */
+    long done;          /* steps this process ran in elapsed_s */
+    double elapsed_s;
+    const json_t *metrics; /* the step's metrics, or NULL */
+} rl_progress;
+void rl_progress_line(buf_t *out, const rl_progress *p);
 
 #endif

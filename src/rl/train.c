@@ -10,12 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
 
 #include "../env/env.h"
 #include "../model/chat.h"
 #include "../model/hf_config.h"
 #include "../model/tokenizer.h"
 #include "rl.h"
+
+/* Conversations, tokenised, and which positions are trained. */
+typedef struct sft_set {
+    int32_t **tok;
+    uint8_t **mask; /* [len]: 1 where the next token is the assistant's */
+    int *len;
+    size_t n;
+} sft_set;
+
+static void sft_set_free(sft_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->tok[i]);
+        free(s->mask[i]);
+    }
+    free(s->tok);
+    free(s->mask);
+    free(s->len);
+}
 
 typedef struct run {
     cfg_config *cfg;
@@ -43,11 +63,8 @@ typedef struct run {
     int G;
     double t0;
     long num_tokens; /* tokens of every episode so far (TRL's num_tokens) */
-    /* SFT: the conversations, tokenised, and which positions are trained */
-    int32_t **sft_tok;
-    uint8_t **sft_mask; /* [len]: 1 where the next token is the assistant's */
-    int *sft_len;
-    size_t nsft;
+    sft_set sft, sft_eval; /* SFT: the training and the held-out conversations */
+    FILE *examples;        /* logs/episodes.jsonl */
 } run;
 
 static double now_s(void)
@@ -57,15 +74,22 @@ static double now_s(void)
 
 /* ---- reward hooks: execution through the task's MCP server ---- */
 
+/* What the hooks need: the run (its gold results) and the executor of the
+ * tasks' servers (the training tasks', or the evaluation tasks'). */
+typedef struct hook_ctx {
+    run *r;
+    env_executor *x;
+} hook_ctx;
+
 static int exec_hook(void *user, const rl_reward_task *task, const char *sql, int *ok, buf_t *msg,
                      err_t *e)
 {
-    run *r = user;
+    hook_ctx *h = user;
     const env_task *t = task->user;
     env_table out;
     env_table_init(&out);
     err_t ex;
-    *ok = r->x.run(r->x.ctx, t->db, sql, 1000, 30000, &out, &ex) == 0;
+    *ok = h->x->run(h->x->ctx, t->db, sql, 1000, 30000, &out, &ex) == 0;
     if (!*ok && msg)
         buf_puts(msg, ex.msg);
     env_table_free(&out);
@@ -77,7 +101,8 @@ static int exec_hook(void *user, const rl_reward_task *task, const char *sql, in
 static int score_hook(void *user, const rl_reward_task *task, const char *sql,
                       const json_t *params, double *score, err_t *e)
 {
-    run *r = user;
+    hook_ctx *h = user;
+    run *r = h->r;
     const env_task *t = task->user;
     *score = 0;
     if (!r->have_gold)
@@ -90,7 +115,7 @@ static int score_hook(void *user, const rl_reward_task *task, const char *sql,
     env_table_init(&back);
     err_t ex;
     int rc = 0;
-    if (r->x.run(r->x.ctx, t->db, sql, 100000, 30000, &pred, &ex) == 0) {
+    if (h->x->run(h->x->ctx, t->db, sql, 100000, 30000, &pred, &ex) == 0) {
         buf_t csv;
         buf_init(&csv);
         env_csv_write(&pred, &csv);
@@ -119,6 +144,23 @@ static char *dir_of(const char *path)
 {
     const char *s = strrchr(path, '/');
     return s ? xstrndup(path, (size_t)(s - path)) : xstrdup(".");
+}
+
+/* Tasks of ts that can run here (a database, and a gold result when the
+ * run has them), in id order, limit at most (0: all). */
+static const env_task **runnable_tasks(const run *r, const env_tasks *ts, size_t limit, size_t *n)
+{
+    const env_task **out = xmalloc(sizeof *out * (ts->n ? ts->n : 1));
+    *n = 0;
+    for (size_t i = 0; i < ts->n && (limit == 0 || *n < limit); i++) {
+        const env_task *t = &ts->items[i];
+        if (t->skip || !t->db)
+            continue;
+        if (r->have_gold && !env_gold_find(&r->gold, t->instance_id))
+            continue;
+        out[(*n)++] = t;
+    }
+    return out;
 }
 
 static int load_data(run *r, err_t *e)
@@ -171,16 +213,8 @@ static int load_data(run *r, err_t *e)
         }
     }
     if (rc == 0) {
-        r->tasks = xmalloc(sizeof *r->tasks * (r->ts.n ? r->ts.n : 1));
-        for (size_t i = 0; i < r->ts.n; i++) {
-            const env_task *t = &r->ts.items[i];
-            /* training needs a database and, for execution accuracy, a gold result */
-            if (t->skip || !t->db)
-                continue;
-            if (r->have_gold && !env_gold_find(&r->gold, t->instance_id))
-                continue;
-            r->tasks[r->ntasks++] = t;
-        }
+        /* training needs a database and, for execution accuracy, a gold result */
+        r->tasks = runnable_tasks(r, &r->ts, 0, &r->ntasks);
         if (r->ntasks == 0)
             rc = err_set(e, "%s: none of its %zu tasks can run here (their databases are not in "
                             "%s%s)",
@@ -357,108 +391,224 @@ typedef struct step_out {
     json_t *metrics;
 } step_out;
 
-static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out *so, err_t *e)
+/* One batch of rollouts: P tasks x G episodes (task k's are k*G ..), their
+ * rewards and group advantages, and the rows the engine trains on. */
+typedef struct rollouts {
+    int P, G, n;
+    const env_task **et;  /* [P] */
+    ep_episode *eps;      /* [n] */
+    ep_run_stats rs;
+    rl_reward_result rr;
+    double *adv;          /* [n] */
+    grpo_adv_stats ast;
+    double generation_s, reward_s;
+    /* rows: tokens [n, T], the loss mask, lengths */
+    int T;
+    int32_t *tokens;
+    uint8_t *mask;
+    int *lens;
+} rollouts;
+
+static void rollouts_free(rollouts *ro)
+{
+    for (int i = 0; ro->eps && i < ro->n; i++)
+        ep_episode_free(&ro->eps[i]);
+    free(ro->eps);
+    rl_reward_result_free(&ro->rr);
+    free(ro->adv);
+    free(ro->tokens);
+    free(ro->mask);
+    free(ro->lens);
+}
+
+/* Samples G episodes of each of the P tasks et (the engine reseeded with
+ * seed), with the tools of mcp; scores them with the configured rewards
+ * (executing through x) and lays them out as rows. et is borrowed. */
+static int rollout(run *r, env_mcp *mcp, env_executor *x, const env_task **et, int P, int G,
+                   uint64_t seed, rollouts *ro, err_t *e)
 {
     cfg_config *c = r->cfg;
-    const cfg_hparams *hp = &c->hp;
-    int G = r->G, P = r->per_step, n = P * G;
-    rl_time_split ts = {0};
-    double t_gen = now_s();
-    /* rollouts */
+    int n = P * G;
+    *ro = (rollouts){.P = P, .G = G, .n = n, .et = et};
+    double t0 = now_s();
     ep_task *tasks = xcalloc((size_t)P, sizeof *tasks);
-    rl_reward_task *rt = xcalloc((size_t)n, sizeof *rt);
-    const env_task **et = xcalloc((size_t)P, sizeof *et);
     int rc = 0;
     for (int k = 0; k < P && rc == 0; k++) {
-        const env_task *t = task_at(r, step * P + k, perm, perm_epoch);
-        et[k] = t;
         const env_tools *tools;
-        rc = env_mcp_tools(r->mcp, t->db, &tools, e);
-        tasks[k] = (ep_task){t->instance_id, t->question, t->db,
-                             c->enable_external_knowledge ? t->knowledge : NULL, tools};
+        rc = env_mcp_tools(mcp, et[k]->db, &tools, e);
+        tasks[k] = (ep_task){et[k]->instance_id, et[k]->question, et[k]->db,
+                             c->enable_external_knowledge ? et[k]->knowledge : NULL, tools};
     }
-    ep_episode *eps = xcalloc((size_t)n, sizeof *eps);
-    ep_run_stats rs = {0};
+    ro->eps = xcalloc((size_t)n, sizeof *ro->eps);
     if (rc == 0) {
         if (r->eng)
-            ep_engine_reseed(r->eng, hp->seed * 1000003u + (uint64_t)step);
-        rc = ep_run(&r->ec, r->tok, NULL, &r->pol, tasks, P, G, eps, &rs, e);
+            ep_engine_reseed(r->eng, seed);
+        rc = ep_run(&r->ec, r->tok, NULL, &r->pol, tasks, P, G, ro->eps, &ro->rs, e);
     }
-    ts.generation_s = now_s() - t_gen - rs.tool_ms / 1e3;
-    ts.tool_calls_s = rs.tool_ms / 1e3;
-    ts.generation_tokens = rs.model_tokens;
-    /* rewards */
-    rl_reward_result rr = {0};
-    double *adv = xcalloc((size_t)n, sizeof *adv);
-    grpo_adv_stats ast = {0};
-    double t_rew = now_s();
+    free(tasks);
+    ro->generation_s = now_s() - t0 - ro->rs.tool_ms / 1e3;
+    /* rewards and advantages */
+    double t1 = now_s();
+    ro->adv = xcalloc((size_t)n, sizeof *ro->adv);
     if (rc == 0) {
+        rl_reward_task *rt = xcalloc((size_t)n, sizeof *rt);
         for (int i = 0; i < n; i++) {
             const env_task *t = et[i / G];
             rt[i] = (rl_reward_task){t->instance_id, NULL, t};
             if (t->url && str_starts(t->url, "sqlite:///"))
                 rt[i].sqlite_path = t->url + strlen("sqlite://");
         }
-        rl_reward_env renv = {.exec = exec_hook, .exec_user = r, .score = score_hook,
-                              .score_user = r};
-        rc = rl_reward_batch(c->rewards, c->n_rewards, &renv, rt, eps, n, &rr, e);
+        hook_ctx h = {r, x};
+        rl_reward_env renv = {.exec = exec_hook, .exec_user = &h, .score = score_hook,
+                              .score_user = &h};
+        rc = rl_reward_batch(c->rewards, c->n_rewards, &renv, rt, ro->eps, n, &ro->rr, e);
+        free(rt);
     }
     if (rc == 0)
-        rc = grpo_advantages(rr.total, n, G, hp->scale_rewards, adv, &ast, e);
-    ts.reward_s = now_s() - t_rew;
-    /* rows, old and reference log-probabilities */
-    double t_upd = now_s();
-    int T = 0;
+        rc = grpo_advantages(ro->rr.total, n, G, c->hp.scale_rewards, ro->adv, &ro->ast, e);
+    ro->reward_s = now_s() - t1;
+    /* rows */
+    int T = 2;
     for (int i = 0; i < n; i++)
-        T = eps[i].n_tokens > T ? eps[i].n_tokens : T;
-    T = T < 2 ? 2 : T;
-    int32_t *tokens = xcalloc((size_t)n * T, sizeof *tokens);
-    uint8_t *mask = xcalloc((size_t)n * T, 1);
-    float *old = xcalloc((size_t)n * T, sizeof(float)), *ref = xcalloc((size_t)n * T, sizeof(float));
-    int *lens = xcalloc((size_t)n, sizeof *lens);
+        T = ro->eps[i].n_tokens > T ? ro->eps[i].n_tokens : T;
+    ro->T = T;
+    ro->tokens = xcalloc((size_t)n * T, sizeof *ro->tokens);
+    ro->mask = xcalloc((size_t)n * T, 1);
+    ro->lens = xcalloc((size_t)n, sizeof *ro->lens);
     for (int i = 0; i < n && rc == 0; i++) {
-        lens[i] = grpo_episode_row(&eps[i], T, tokens + (size_t)i * T, mask + (size_t)i * T, NULL, e);
-        rc = lens[i] > 0 ? 0 : -1;
+        ro->lens[i] = grpo_episode_row(&ro->eps[i], T, ro->tokens + (size_t)i * T,
+                                       ro->mask + (size_t)i * T, NULL, e);
+        rc = ro->lens[i] > 0 ? 0 : -1;
     }
+    return rc;
+}
+
+/* Reference log-probabilities of rows [n, T]: the frozen copy, or (LoRA)
+ * the model with its adapters off. */
+static int ref_logprobs(run *r, const rollouts *ro, float *ref, err_t *e)
+{
+    if (r->ref)
+        return tf_token_logprobs(r->ref, ro->tokens, ro->lens, ro->n, ro->T, NULL, ref, NULL, e);
+    tf_lora_set_enabled(r->m, 0);
+    int rc = tf_token_logprobs(r->m, ro->tokens, ro->lens, ro->n, ro->T, NULL, ref, NULL, e);
+    tf_lora_set_enabled(r->m, 1);
+    return rc;
+}
+
+static grpo_loss_opts loss_opts(const cfg_hparams *hp, int accum, long batch_tokens)
+{
+    return (grpo_loss_opts){.type = hp->loss_type, .epsilon_low = hp->epsilon,
+                            .epsilon_high = hp->epsilon_high, .beta = hp->beta,
+                            .max_completion_length = hp->max_length, .accum = accum,
+                            .batch_tokens = batch_tokens};
+}
+
+/* The episodes of a DEBUG run's logs: logs/episodes.jsonl keeps, for each
+ * logged step, the best and the worst episode of the batch (what the report
+ * shows); at DEBUG level every episode is printed by ep_run. */
+static void keep_examples(run *r, long step, const rollouts *ro)
+{
+    if (!r->examples)
+        return;
+    int best = 0, worst = 0;
+    for (int i = 1; i < ro->n; i++) {
+        best = ro->rr.total[i] > ro->rr.total[best] ? i : best;
+        worst = ro->rr.total[i] < ro->rr.total[worst] ? i : worst;
+    }
+    int pick[2] = {best, worst};
+    for (int k = 0; k < (best == worst ? 1 : 2); k++) {
+        int i = pick[k];
+        buf_t text;
+        buf_init(&text);
+        ep_format(&ro->eps[i], &text);
+        const env_task *t = ro->et[i / ro->G];
+        json_t *j = json_pack("{sI,ss,ss,sf,ss}", "step", (json_int_t)step, "task", t->instance_id,
+                              "question", t->question ? t->question : "", "reward",
+                              ro->rr.total[i], "text", text.data ? text.data : "");
+        char *line = json_dumps(j, JSON_COMPACT);
+        fprintf(r->examples, "%s\n", line);
+        fflush(r->examples);
+        free(line);
+        json_decref(j);
+        buf_free(&text);
+    }
+}
+
+static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, int log_step, step_out *so,
+                     err_t *e)
+{
+    cfg_config *c = r->cfg;
+    const cfg_hparams *hp = &c->hp;
+    int G = r->G, P = r->per_step, n = P * G;
+    rl_time_split ts = {0};
+    const env_task **et = xcalloc((size_t)P, sizeof *et);
+    for (int k = 0; k < P; k++)
+        et[k] = task_at(r, step * P + k, perm, perm_epoch);
+    rollouts ro;
+    int rc = rollout(r, r->mcp, &r->x, et, P, G, hp->seed * 1000003u + (uint64_t)step, &ro, e);
+    ts.generation_s = ro.generation_s;
+    ts.tool_calls_s = ro.rs.tool_ms / 1e3;
+    ts.generation_tokens = ro.rs.model_tokens;
+    ts.reward_s = ro.reward_s;
+    if (rc == 0 && log_step)
+        keep_examples(r, step + hp->num_iterations, &ro);
+    /* old and reference log-probabilities */
+    double t_upd = now_s();
+    int T = ro.T;
+    float *old = NULL, *ref = NULL;
     /* With one pass over the rollouts the update's policy is the one that
      * sampled them: TRL then takes the current log-probabilities, detached,
      * as the old ones (ratio 1) and computes nothing more; with several
      * passes it computes them with the model before the first (the
      * sampler's differ under temperature, top-k, top-p): so do we. */
     int recompute_old = hp->num_iterations > 1;
-    if (rc == 0 && recompute_old)
-        rc = tf_token_logprobs(r->m, tokens, lens, n, T, NULL, old, NULL, e);
+    if (rc == 0 && recompute_old) {
+        old = xcalloc((size_t)n * T, sizeof(float));
+        rc = tf_token_logprobs(r->m, ro.tokens, ro.lens, n, T, NULL, old, NULL, e);
+    }
     if (rc == 0 && hp->beta != 0) {
-        if (r->ref) {
-            rc = tf_token_logprobs(r->ref, tokens, lens, n, T, NULL, ref, NULL, e);
-        } else {
-            tf_lora_set_enabled(r->m, 0);
-            rc = tf_token_logprobs(r->m, tokens, lens, n, T, NULL, ref, NULL, e);
-            tf_lora_set_enabled(r->m, 1);
-        }
+        ref = xcalloc((size_t)n * T, sizeof(float));
+        rc = ref_logprobs(r, &ro, ref, e);
     }
     /* the update: num_iterations passes, each gradient_accumulation_steps
      * micro-batches of batch_size episodes, then one AdamW step */
-    int accum = hp->gradient_accumulation_steps, mbsz = hp->batch_size;
-    grpo_loss_opts lo = {.type = hp->loss_type, .epsilon_low = hp->epsilon,
-                         .epsilon_high = hp->epsilon_high, .beta = hp->beta,
-                         .max_completion_length = hp->max_length, .accum = accum,
-                         .batch_tokens = grpo_mask_tokens(mask, n, T)};
+    int mbsz = hp->batch_size;
+    grpo_loss_opts lo = loss_opts(hp, hp->gradient_accumulation_steps,
+                                  grpo_mask_tokens(ro.mask, n, T));
     double loss = 0, kl = 0, ent = 0, clo = 0, chi = 0, creg = 0, gnorm = 0;
     int nmb = 0;
     float lr = 0;
     for (int it = 0; it < hp->num_iterations && rc == 0; it++) {
         for (int b0 = 0; b0 < n && rc == 0; b0 += mbsz) {
             int B = n - b0 < mbsz ? n - b0 : mbsz;
-            grpo_mb mb = {.o = &lo, .B = B, .T = T, .mask = mask + (size_t)b0 * T,
-                          .old_logp = recompute_old ? old + (size_t)b0 * T : NULL,
-                          .ref_logp = hp->beta != 0 ? ref + (size_t)b0 * T : NULL,
-                          .adv = adv + b0};
+            /* rows of this micro-batch are padded to its own longest */
+            int Tb = 2;
+            for (int b = 0; b < B; b++)
+                Tb = ro.lens[b0 + b] > Tb ? ro.lens[b0 + b] : Tb;
+            int32_t *tok = xcalloc((size_t)B * Tb, sizeof *tok);
+            uint8_t *mask = xcalloc((size_t)B * Tb, 1);
+            float *old_b = old ? xcalloc((size_t)B * Tb, sizeof(float)) : NULL;
+            float *ref_b = ref ? xcalloc((size_t)B * Tb, sizeof(float)) : NULL;
+            for (int b = 0; b < B; b++) {
+                size_t src = (size_t)(b0 + b) * T, dst = (size_t)b * Tb;
+                memcpy(tok + dst, ro.tokens + src, sizeof *tok * (size_t)Tb);
+                memcpy(mask + dst, ro.mask + src, (size_t)Tb);
+                if (old_b)
+                    memcpy(old_b + dst, old + src, sizeof(float) * (size_t)Tb);
+                if (ref_b)
+                    memcpy(ref_b + dst, ref + src, sizeof(float) * (size_t)Tb);
+            }
+            grpo_mb mb = {.o = &lo, .B = B, .T = Tb, .mask = mask, .old_logp = old_b,
+                          .ref_logp = ref_b, .adv = ro.adv + b0};
             rc = grpo_mb_begin(&mb, e);
             if (rc == 0)
-                rc = tf_train_fb(r->tr, tokens + (size_t)b0 * T, lens + b0, B, T, NULL,
-                                 grpo_loss_cb, &mb, NULL, NULL, e);
+                rc = tf_train_fb(r->tr, tok, ro.lens + b0, B, Tb, NULL, grpo_loss_cb, &mb, NULL,
+                                 NULL, e);
             grpo_mb_end(&mb);
+            free(tok);
+            free(mask);
+            free(old_b);
+            free(ref_b);
             loss += mb.m.loss;
             kl += mb.m.kl;
             ent += mb.m.entropy;
@@ -467,7 +617,7 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
             creg += mb.m.clip_region;
             nmb++;
             for (int b = 0; b < B; b++)
-                ts.update_tokens += lens[b0 + b];
+                ts.update_tokens += ro.lens[b0 + b];
         }
         if (rc == 0) {
             lr = tf_sched_lr(&r->sched, r->st.global_step);
@@ -479,11 +629,11 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
         double k = nmb ? 1.0 / nmb : 0;
         json_t *mv = json_object();
         json_object_set_new(mv, "loss", json_real(loss / hp->num_iterations));
-        json_object_set_new(mv, "reward", json_real(ast.reward));
-        json_object_set_new(mv, "reward_std", json_real(ast.reward_std));
-        json_object_set_new(mv, "frac_reward_zero_std", json_real(ast.frac_reward_zero_std));
-        rl_reward_metrics(c->rewards, c->n_rewards, &rr, mv);
-        rl_episode_metrics(eps, n, mv);
+        json_object_set_new(mv, "reward", json_real(ro.ast.reward));
+        json_object_set_new(mv, "reward_std", json_real(ro.ast.reward_std));
+        json_object_set_new(mv, "frac_reward_zero_std", json_real(ro.ast.frac_reward_zero_std));
+        rl_reward_metrics(c->rewards, c->n_rewards, &ro.rr, mv);
+        rl_episode_metrics(ro.eps, n, mv);
         json_object_set_new(mv, "kl", json_real(kl * k));
         json_object_set_new(mv, "entropy", json_real(ent * k));
         json_object_set_new(mv, "clip_ratio/low_mean", json_real(clo * k));
@@ -493,24 +643,50 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, step_out
         json_object_set_new(mv, "learning_rate", json_real(lr));
         rl_time_metrics(&ts, mv);
         so->metrics = mv;
-        so->reward = ast.reward;
+        so->reward = ro.ast.reward;
         so->loss = loss / hp->num_iterations;
         for (int i = 0; i < n; i++)
-            so->tokens += eps[i].n_tokens;
+            so->tokens += ro.eps[i].n_tokens;
     }
-    free(tokens);
-    free(mask);
     free(old);
     free(ref);
-    free(lens);
-    free(adv);
-    rl_reward_result_free(&rr);
-    for (int i = 0; i < n; i++)
-        ep_episode_free(&eps[i]);
-    free(eps);
-    free(tasks);
-    free(rt);
+    rollouts_free(&ro);
     free(et);
+    return rc;
+}
+
+/* TRL's evaluation loss: the GRPO loss of eval.num_generations episodes of
+ * each evaluation task, sampled as in training, computed with the current
+ * policy and no update (old = current, so the ratio is 1). *loss and
+ * *reward (the mean reward) out. */
+static int grpo_eval_loss(run *r, env_mcp *mcp, env_executor *x, const env_task **et, int P,
+                          double *loss, double *reward, err_t *e)
+{
+    const cfg_hparams *hp = &r->cfg->hp;
+    int G = r->cfg->eval_num_generations;
+    rollouts ro;
+    int rc = rollout(r, mcp, x, et, P, G, hp->seed * 1000003u + 0x5eedu + (uint64_t)r->st.global_step,
+                     &ro, e);
+    int n = ro.n, T = ro.T;
+    float *logp = rc == 0 ? xcalloc((size_t)n * T, sizeof(float)) : NULL;
+    float *ref = rc == 0 && hp->beta != 0 ? xcalloc((size_t)n * T, sizeof(float)) : NULL;
+    if (rc == 0)
+        rc = tf_token_logprobs(r->m, ro.tokens, ro.lens, n, T, NULL, logp, NULL, e);
+    if (rc == 0 && ref)
+        rc = ref_logprobs(r, &ro, ref, e);
+    if (rc == 0) {
+        grpo_loss_opts lo = loss_opts(hp, 1, grpo_mask_tokens(ro.mask, n, T));
+        grpo_mb mb = {.o = &lo, .B = n, .T = T, .mask = ro.mask, .ref_logp = ref, .adv = ro.adv};
+        rc = grpo_mb_begin(&mb, e);
+        if (rc == 0)
+            rc = grpo_mb_eval(&mb, logp, NULL, NULL, e);
+        grpo_mb_end(&mb);
+        *loss = mb.m.loss;
+        *reward = ro.ast.reward;
+    }
+    free(logp);
+    free(ref);
+    rollouts_free(&ro);
     return rc;
 }
 
@@ -604,12 +780,8 @@ static int sft_example(run *r, const json_t *msgs, const char *where, int32_t **
     return rc;
 }
 
-static int sft_load(run *r, err_t *e)
+static int sft_load(run *r, const char *path, sft_set *set, err_t *e)
 {
-    const char *path = r->cfg->prompt_source;
-    if (!path)
-        return err_set(e, "algorithm.name \"sft\" needs prompt_source: a JSON-lines file of "
-                          "{\"messages\": [...]} conversations");
     size_t n;
     char *text = file_read(path, &n, e);
     if (!text)
@@ -631,22 +803,54 @@ static int sft_load(run *r, err_t *e)
             rc = err_set(e, "%s: %s", where, je.text);
             break;
         }
-        if (r->nsft == cap) {
+        if (set->n == cap) {
             cap = cap ? 2 * cap : 64;
-            r->sft_tok = xrealloc(r->sft_tok, cap * sizeof *r->sft_tok);
-            r->sft_mask = xrealloc(r->sft_mask, cap * sizeof *r->sft_mask);
-            r->sft_len = xrealloc(r->sft_len, cap * sizeof *r->sft_len);
+            set->tok = xrealloc(set->tok, cap * sizeof *set->tok);
+            set->mask = xrealloc(set->mask, cap * sizeof *set->mask);
+            set->len = xrealloc(set->len, cap * sizeof *set->len);
         }
-        rc = sft_example(r, json_object_get(j, "messages"), where, &r->sft_tok[r->nsft],
-                         &r->sft_mask[r->nsft], &r->sft_len[r->nsft], e);
+        rc = sft_example(r, json_object_get(j, "messages"), where, &set->tok[set->n],
+                         &set->mask[set->n], &set->len[set->n], e);
         if (rc == 0)
-            r->nsft++;
+            set->n++;
         json_decref(j);
     }
     free(text);
-    if (rc == 0 && r->nsft == 0)
+    if (rc == 0 && set->n == 0)
         rc = err_set(e, "%s: no conversations", path);
     return rc;
+}
+
+/* Rows of conversations idx [B] of a set, padded to the longest. */
+typedef struct sft_rows {
+    int B, T;
+    int32_t *tok;
+    uint8_t *mask;
+    int *lens;
+    long tokens;
+} sft_rows;
+
+static void sft_rows_make(const sft_set *set, const size_t *idx, int B, sft_rows *o)
+{
+    int T = 2;
+    for (int b = 0; b < B; b++)
+        T = set->len[idx[b]] > T ? set->len[idx[b]] : T;
+    *o = (sft_rows){.B = B, .T = T, .tok = xcalloc((size_t)B * T, sizeof(int32_t)),
+                    .mask = xcalloc((size_t)B * T, 1), .lens = xcalloc((size_t)B, sizeof(int))};
+    for (int b = 0; b < B; b++) {
+        size_t i = idx[b];
+        memcpy(o->tok + (size_t)b * T, set->tok[i], sizeof(int32_t) * (size_t)set->len[i]);
+        memcpy(o->mask + (size_t)b * T, set->mask[i], (size_t)set->len[i]);
+        o->lens[b] = set->len[i];
+        o->tokens += set->len[i];
+    }
+}
+
+static void sft_rows_free(sft_rows *o)
+{
+    free(o->tok);
+    free(o->mask);
+    free(o->lens);
 }
 
 /* One optimizer step: gradient_accumulation_steps micro-batches of
@@ -656,40 +860,25 @@ static int sft_step(run *r, long step, size_t *perm, long *perm_epoch, step_out 
 {
     const cfg_hparams *hp = &r->cfg->hp;
     int B = hp->batch_size, accum = hp->gradient_accumulation_steps;
-    if (B > 256)
-        return err_set(e, "algorithm.hyperparameters.batch_size: %d conversations per micro-batch; "
-                          "SFT takes at most 256",
-                       B);
     double t0 = now_s(), loss = 0, gnorm = 0;
     long tokens = 0;
     int rc = 0;
+    size_t *idx = xcalloc((size_t)B, sizeof *idx);
     for (int a = 0; a < accum && rc == 0; a++) {
-        int T = 2;
-        size_t idx[256];
-        for (int b = 0; b < B && b < 256; b++) {
-            idx[b] = order_at(hp->seed, (step * accum + a) * B + b, r->nsft, perm, perm_epoch);
-            T = r->sft_len[idx[b]] > T ? r->sft_len[idx[b]] : T;
-        }
-        int32_t *tok = xcalloc((size_t)B * T, sizeof *tok);
-        uint8_t *mask = xcalloc((size_t)B * T, 1);
-        float *w = xcalloc((size_t)B * T, sizeof *w);
-        int *lens = xcalloc((size_t)B, sizeof *lens);
-        for (int b = 0; b < B; b++) {
-            size_t i = idx[b];
-            memcpy(tok + (size_t)b * T, r->sft_tok[i], sizeof *tok * (size_t)r->sft_len[i]);
-            memcpy(mask + (size_t)b * T, r->sft_mask[i], (size_t)r->sft_len[i]);
-            lens[b] = r->sft_len[i];
-            tokens += r->sft_len[i];
-        }
-        grpo_sft_weights(mask, B, T, accum, w);
+        for (int b = 0; b < B; b++)
+            idx[b] = order_at(hp->seed, (step * accum + a) * B + b, r->sft.n, perm, perm_epoch);
+        sft_rows rows;
+        sft_rows_make(&r->sft, idx, B, &rows);
+        float *w = xcalloc((size_t)B * rows.T, sizeof *w);
+        grpo_sft_weights(rows.mask, B, rows.T, accum, w);
         double l = 0;
-        rc = tf_train_weighted(r->tr, tok, lens, B, T, NULL, w, &l, e);
+        rc = tf_train_weighted(r->tr, rows.tok, rows.lens, B, rows.T, NULL, w, &l, e);
         loss += l;
-        free(tok);
-        free(mask);
+        tokens += rows.tokens;
         free(w);
-        free(lens);
+        sft_rows_free(&rows);
     }
+    free(idx);
     float lr = tf_sched_lr(&r->sched, r->st.global_step);
     if (rc == 0)
         rc = tf_trainer_step(r->tr, lr, &gnorm, e);
@@ -708,19 +897,65 @@ static int sft_step(run *r, long step, size_t *perm, long *perm_epoch, step_out 
     return rc;
 }
 
+/* SFT's evaluation loss: the mean negative log-likelihood of the assistant's
+ * tokens over every held-out conversation (batch_size at a time). */
+static int sft_eval_loss(run *r, double *loss, err_t *e)
+{
+    const sft_set *set = &r->sft_eval;
+    int B = r->cfg->hp.batch_size, rc = 0;
+    double nll = 0;
+    long count = 0;
+    size_t *idx = xcalloc((size_t)B, sizeof *idx);
+    for (size_t i0 = 0; i0 < set->n && rc == 0; i0 += (size_t)B) {
+        int nb = set->n - i0 < (size_t)B ? (int)(set->n - i0) : B;
+        for (int b = 0; b < nb; b++)
+            idx[b] = i0 + (size_t)b;
+        sft_rows rows;
+        sft_rows_make(set, idx, nb, &rows);
+        float *logp = xcalloc((size_t)nb * rows.T, sizeof *logp);
+        rc = tf_token_logprobs(r->m, rows.tok, rows.lens, nb, rows.T, NULL, logp, NULL, e);
+        for (size_t k = 0; rc == 0 && k < (size_t)nb * rows.T; k++)
+            if (rows.mask[k]) {
+                nll -= logp[k];
+                count++;
+            }
+        free(logp);
+        sft_rows_free(&rows);
+    }
+    free(idx);
+    *loss = count ? nll / (double)count : 0;
+    return rc;
+}
+
 /* ---- periodic evaluation ---- */
 
-/* The current policy, greedy unless eval.temperature says otherwise, as an
- * agent on the evaluation tasks (eval.data_path, or the training tasks);
- * their submission and report go to RUN/eval/step-N. *acc gets the
- * accuracy. Adapters stay on; nothing is trained. */
-static int evaluate(run *r, double *acc, err_t *e)
+typedef struct eval_out {
+    int has_acc, has_loss, has_reward;
+    double acc, loss, reward;
+} eval_out;
+
+/* The evaluation of the current policy (nothing is trained; adapters stay
+ * on). With evaluation tasks (eval.data_path, or the training tasks): the
+ * policy as an agent, one episode per task at eval.temperature (greedy by
+ * default), scored by Spider's rule, submission and report in
+ * RUN/eval/step-N (eval_accuracy); for GRPO also TRL's eval_loss and the
+ * mean reward of eval.num_generations sampled episodes per task. For SFT
+ * with eval.conversations: eval_loss on them. */
+static int evaluate(run *r, eval_out *out, err_t *e)
 {
     cfg_config *c = r->cfg;
+    *out = (eval_out){0};
+    int rc = 0;
+    if (r->sft_eval.n > 0) {
+        rc = sft_eval_loss(r, &out->loss, e);
+        out->has_loss = rc == 0;
+    }
+    if (rc != 0 || !c->eval_data_path || !r->have_ts)
+        return rc;
     env_tasks ets, *ts = &r->ts;
     env_mcp *mcp = r->mcp;
-    int own = 0, rc = 0;
-    if (c->eval_data_path && strcmp(c->eval_data_path, r->ts.path) != 0) {
+    int own = 0;
+    if (strcmp(c->eval_data_path, r->ts.path) != 0) {
         char *base = dir_of(c->eval_data_path);
         buf_t dbs;
         buf_init(&dbs);
@@ -748,25 +983,36 @@ static int evaluate(run *r, double *acc, err_t *e)
     ep_engine_opts eo = {.temperature = (float)c->eval_temperature, .seed = c->hp.seed};
     ep_engine *eng = ep_engine_new(r->m, r->tok, r->ec.chat, &eo);
     ep_policy pol = ep_engine_policy(eng);
-    buf_t out;
-    buf_init(&out);
-    buf_printf(&out, "%s/eval/step-%ld", r->run_dir, r->st.global_step);
+    buf_t dir;
+    buf_init(&dir);
+    buf_printf(&dir, "%s/eval/step-%ld", r->run_dir, r->st.global_step);
     env_agent ag = {.ep = &r->ec, .tok = r->tok, .policy = r->o->policy ? r->o->policy : &pol,
                     .mcp = mcp, .batch = 8, .model = c->model_path};
-    env_eval_opts eopt = {.out_dir = out.data, .mode = ENV_SCORE_OFFICIAL, .max_rows = 100000,
-                          .timeout_ms = 30000,
-                          .limit = c->eval_max_tasks > 0 ? (size_t)c->eval_max_tasks : 0};
+    size_t limit = c->eval_max_tasks > 0 ? (size_t)c->eval_max_tasks : 0;
+    env_eval_opts eopt = {.out_dir = dir.data, .mode = ENV_SCORE_OFFICIAL, .max_rows = 100000,
+                          .timeout_ms = 30000, .limit = limit};
     json_t *rep = r->have_gold ? env_eval_agent(ts, &r->gold, &x, &ag, &eopt, e) : NULL;
     if (!r->have_gold)
         rc = err_set(e, "evaluation needs the gold results: set "
                         "environment.env_specific_config.gold_dir");
     else if (!rep)
         rc = -1;
-    else
-        *acc = json_number_value(json_object_get(rep, "accuracy"));
+    else {
+        out->acc = json_number_value(json_object_get(rep, "accuracy"));
+        out->has_acc = 1;
+    }
     json_decref(rep);
-    buf_free(&out);
+    buf_free(&dir);
     ep_engine_free(eng);
+    if (rc == 0 && c->algo == CFG_ALGO_GRPO) {
+        size_t n;
+        const env_task **et = runnable_tasks(r, ts, limit, &n);
+        if (n > 0) {
+            rc = grpo_eval_loss(r, mcp, &x, et, (int)n, &out->loss, &out->reward, e);
+            out->has_loss = out->has_reward = rc == 0;
+        }
+        free(et);
+    }
     if (x.close)
         x.close(x.ctx);
     if (own) {
@@ -794,13 +1040,27 @@ static void run_free(run *r)
         env_tasks_free(&r->ts);
     free(r->tasks);
     free(r->run_dir);
-    for (size_t i = 0; i < r->nsft; i++) {
-        free(r->sft_tok[i]);
-        free(r->sft_mask[i]);
+    sft_set_free(&r->sft);
+    sft_set_free(&r->sft_eval);
+    if (r->examples)
+        fclose(r->examples);
+}
+
+/* logs/episodes.jsonl (keep_examples), appended to; a resumed run drops
+ * what came after its checkpoint. */
+static int open_examples(run *r, const char *logs, long resume_step, err_t *e)
+{
+    buf_t p;
+    buf_init(&p);
+    buf_printf(&p, "%s/episodes.jsonl", logs);
+    int rc = resume_step >= 0 ? rl_jsonl_keep_steps(p.data, resume_step, e) : 0;
+    if (rc == 0) {
+        r->examples = fopen(p.data, resume_step >= 0 ? "a" : "w");
+        if (!r->examples)
+            rc = err_set(e, "%s: %s", p.data, strerror(errno));
     }
-    free(r->sft_tok);
-    free(r->sft_mask);
-    free(r->sft_len);
+    buf_free(&p);
+    return rc;
 }
 
 static int save(run *r, char **dir, err_t *e)
@@ -833,7 +1093,11 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         tok_free(t);
     }
     /* tasks and their servers: GRPO's rollouts, or an SFT run's evaluation */
-    int sft = c->algo == CFG_ALGO_SFT, need_tasks = !sft || c->hp.eval_steps > 0;
+    int sft = c->algo == CFG_ALGO_SFT;
+    int need_tasks = !sft || (c->hp.eval_steps > 0 && (c->eval_data_path || c->data_path));
+    if (rc == 0 && sft && c->hp.eval_steps > 0 && !need_tasks && !c->eval_conversations)
+        rc = err_set(e, "algorithm.hyperparameters.eval_steps: an SFT run evaluates on tasks "
+                        "(eval.data_path) or on conversations (eval.conversations); it has neither");
     if (rc == 0 && need_tasks)
         rc = load_data(&r, e);
     if (rc == 0 && need_tasks)
@@ -847,13 +1111,19 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         rc = r.tok ? 0 : -1;
         if (rc == 0) {
             r.ec.chat = chat_detect(r.tok);
-            rc = sft_load(&r, e);
+            if (!c->prompt_source)
+                rc = err_set(e, "algorithm.name \"sft\" needs prompt_source: a JSON-lines file of "
+                                "{\"messages\": [...]} conversations");
+            else
+                rc = sft_load(&r, c->prompt_source, &r.sft, e);
+            if (rc == 0 && c->eval_conversations)
+                rc = sft_load(&r, c->eval_conversations, &r.sft_eval, e);
         }
     }
     r.G = c->hp.num_generations;
     r.per_step = sft ? c->hp.batch_size * c->hp.gradient_accumulation_steps
                      : cfg_prompts_per_step(c);
-    size_t units = sft ? r.nsft : r.ntasks;
+    size_t units = sft ? r.sft.n : r.ntasks;
     r.total = c->hp.max_steps > 0
                   ? c->hp.max_steps
                   : (long)ceil(c->hp.num_train_epochs * (double)units / r.per_step);
@@ -865,7 +1135,7 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         json_decref(j);
         if (sft)
             fprintf(stderr, "dry run: model %s; %zu conversations; %ld steps of %d\n",
-                    c->model_path, r.nsft, r.total, r.per_step);
+                    c->model_path, r.sft.n, r.total, r.per_step);
         else
             fprintf(stderr,
                     "dry run: model %s; %zu tasks runnable (of %zu), %d databases, their MCP "
@@ -937,6 +1207,8 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         buf_printf(&p, "%s/logs", r.run_dir);
         r.met = rl_metrics_open(p.data, resume_step, e);
         rc = r.met ? 0 : -1;
+        if (rc == 0 && !sft)
+            rc = open_examples(&r, p.data, resume_step, e);
         buf_free(&p);
     }
     r.st.max_steps = r.total;
@@ -951,38 +1223,52 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
     while (rc == 0 && r.st.global_step < r.total &&
            (o->stop_after <= 0 || r.st.global_step - start < o->stop_after)) {
         long step = r.st.global_step; /* optimizer steps taken; rollout batch `step` */
+        long next = step + (sft ? 1 : c->hp.num_iterations);
+        int log_step = next % c->hp.logging_steps == 0 || next >= r.total ||
+                       next == start + (sft ? 1 : c->hp.num_iterations);
         step_out so = {0};
         rc = sft ? sft_step(&r, step, perm, &perm_epoch, &so, e)
-                 : grpo_step(&r, step, perm, &perm_epoch, &so, e);
+                 : grpo_step(&r, step, perm, &perm_epoch, log_step, &so, e);
         if (rc != 0)
             break;
-        r.st.global_step += sft ? 1 : c->hp.num_iterations;
+        r.st.global_step = next;
         r.st.epoch = (double)r.st.global_step * r.per_step / (double)units;
         r.num_tokens += so.tokens;
         json_object_set_new(so.metrics, "num_tokens", json_integer(r.num_tokens));
         if (c->hp.eval_steps > 0 &&
             (r.st.global_step % c->hp.eval_steps == 0 || r.st.global_step >= r.total)) {
-            double acc = 0, te = now_s();
-            rc = evaluate(&r, &acc, e);
+            double te = now_s();
+            eval_out ev;
+            rc = evaluate(&r, &ev, e);
             if (rc != 0) {
                 json_decref(so.metrics);
                 break;
             }
-            json_object_set_new(so.metrics, "eval_accuracy", json_real(acc));
+            if (ev.has_acc)
+                json_object_set_new(so.metrics, "eval_accuracy", json_real(ev.acc));
+            if (ev.has_loss)
+                json_object_set_new(so.metrics, "eval_loss", json_real(ev.loss));
+            if (ev.has_reward)
+                json_object_set_new(so.metrics, "eval_reward", json_real(ev.reward));
             json_object_set_new(so.metrics, "time/eval_s", json_real(now_s() - te));
-            rl_state_update_best(&r.st, acc, 1, NULL);
+            /* the best checkpoint: highest accuracy, or lowest loss without tasks */
+            if (ev.has_acc)
+                rl_state_update_best(&r.st, ev.acc, 1, NULL);
+            else if (ev.has_loss)
+                rl_state_update_best(&r.st, ev.loss, 0, NULL);
         }
-        if (r.st.global_step % c->hp.logging_steps == 0 || r.st.global_step >= r.total ||
-            r.st.global_step == start + c->hp.num_iterations) {
+        if (log_step) {
             rc = rl_metrics_log(r.met, r.st.global_step, r.st.epoch, so.metrics, e);
             rl_state_log(&r.st, so.metrics);
         }
         if (!o->quiet) {
             buf_t line;
             buf_init(&line);
-            rl_progress_line(&line, r.st.global_step, r.total, now_s() - r.t0, so.reward, so.loss);
+            rl_progress line_of = {r.st.global_step, r.total, r.st.global_step - start,
+                                   now_s() - r.t0, so.metrics};
+            rl_progress_line(&line, &line_of);
             /* one line rewritten in place on a terminal, one per step otherwise */
-            fprintf(stderr, isatty(2) ? "\r%s" : "%s\n", line.data);
+            fprintf(stderr, isatty(2) ? "\r\033[K%s" : "%s\n", line.data);
             buf_free(&line);
         }
         json_decref(so.metrics);

@@ -133,6 +133,8 @@ TEST(config_resolved_round_trip)
     CHECK_STR(c.mcp[1].url, "http://127.0.0.1:8000/mcp");
     CHECK(c.eval && c.eval_max_tasks == 20);
     CHECK_STR(c.eval_data_path, "/tasks.jsonl");
+    /* eval_loss's group: the training group size unless given */
+    CHECK(c.eval_num_generations == c.hp.num_generations);
     char path[4300];
     snprintf(path, sizeof path, "%s/resolved.json", test_tmpdir());
     CHECK(cfg_write_resolved(&c, path, &e) == 0);
@@ -313,6 +315,8 @@ TEST(config_bad_input_names_the_key)
          "mcpServers: expected an object or a file path, got 3"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"eval\": {\"max_tasks\": -1}}",
          "eval.max_tasks: -1 must be >= 0 (0: all)"},
+        {"{\"model\": {\"name_or_path\": \"/m\"}, \"eval\": {\"num_generations\": 1}}",
+         "eval.num_generations: 1 must be at least 2 (eval_loss compares a group, as training does)"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"extra\": 1}", "extra: unknown key"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"model\": {}}", "configuration:1:"},
         {"{\"model\": ", "configuration:1:"},

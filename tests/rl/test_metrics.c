@@ -334,14 +334,22 @@ TEST(metrics_progress_line)
 {
     buf_t b;
     buf_init(&b);
-    rl_progress_line(&b, 12, 100, 65, 0.375, 0.0123);
-    CHECK_STR(b.data, "step 12/100 (12%) | reward 0.375 | loss 0.0123 | 1m05s elapsed, ETA 7m57s");
+    json_t *m = json_pack("{sf,sf,sf,sf}", "reward", 0.375, "loss", 0.0123, "kl", 0.0, "sql_accuracy",
+                          0.25);
+    rl_progress_line(&b, &(rl_progress){12, 100, 12, 65, m});
+    CHECK_STR(b.data, "[##..................] step 12/100 (12%) | reward 0.375 | acc 0.25 | loss "
+                      "0.0123 | 1m05s elapsed, ETA 7m57s");
     buf_reset(&b);
-    rl_progress_line(&b, 0, 50, 0, NAN, NAN);
-    CHECK_STR(b.data, "step 0/50 (0%) | 0s elapsed, ETA ?");
+    rl_progress_line(&b, &(rl_progress){0, 50, 0, 0, NULL});
+    CHECK_STR(b.data, "[....................] step 0/50 (0%) | 0s elapsed, ETA ?");
     buf_reset(&b);
-    rl_progress_line(&b, 1, 3, 4000, -1.5, 2);
-    CHECK_STR(b.data, "step 1/3 (33%) | reward -1.5 | loss 2 | 1h06m40s elapsed, ETA 2h13m20s");
+    /* resumed at step 40: the ETA counts the 10 steps this process ran */
+    json_decref(m);
+    m = json_pack("{sf,sf,sf}", "reward", -1.5, "eval_accuracy", 0.5, "kl", 0.01);
+    rl_progress_line(&b, &(rl_progress){50, 100, 10, 4000, m});
+    CHECK_STR(b.data, "[##########..........] step 50/100 (50%) | reward -1.5 | eval acc 0.5 | kl "
+                      "0.01 | 1h06m40s elapsed, ETA 5h33m20s");
+    json_decref(m);
     buf_free(&b);
 }
 

@@ -121,9 +121,28 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
         CHECK(num(m, "grad_norm") > 0 && num(m, "loss") != 0);
         CHECK(num(m, "answer_rate") == 0.5);
     }
-    /* the evaluation at step 3 */
-    CHECK(json_object_get(json_array_get(a, 2), "eval_accuracy") &&
+    /* the evaluation at step 3: accuracy, and TRL's loss over 2 tasks x 2
+     * sampled episodes, whose rewards (one answer, one not) differ */
+    const json_t *m3 = json_array_get(a, 2);
+    CHECK(json_object_get(m3, "eval_accuracy") &&
           !json_object_get(json_array_get(a, 1), "eval_accuracy"));
+    CHECK_MSG(json_is_number(json_object_get(m3, "eval_loss")) && num(m3, "eval_loss") != 0,
+              "eval_loss %g", num(m3, "eval_loss"));
+    CHECK(num(m3, "eval_reward") == 0.5);
+    /* example episodes for the report: the best and the worst of each step */
+    snprintf(ck, sizeof ck, "%s/logs/episodes.jsonl", runa);
+    {
+        size_t len;
+        char *ex = file_read(ck, &len, &e);
+        CHECK_MSG(ex, "%s", e.msg);
+        int lines = 0;
+        for (char *q = ex; q && (q = strchr(q, '\n')); q++)
+            lines++;
+        CHECK_MSG(lines == 6, "%d example episodes", lines);
+        CHECK_CONTAINS(ex, "\"reward\":1.0,");
+        CHECK_CONTAINS(ex, "<answer>SELECT 1</answer>");
+        free(ex);
+    }
     snprintf(ck, sizeof ck, "%s/eval/step-3/report.json", runa);
     CHECK_MSG(file_exists(ck), "%s is missing", ck);
     snprintf(ck, sizeof ck, "%s/checkpoint-3/adapter_model.safetensors", runa);
@@ -230,9 +249,11 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
              "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\"},"
              " \"algorithm\": {\"name\": \"sft\", \"hyperparameters\": {\"learning_rate\": 0.003,"
              " \"batch_size\": 2, \"max_steps\": 6, \"logging_steps\": 1, \"max_length\": 8192,"
-             " \"max_prompt_length\": 8192, \"lr_scheduler_type\": \"constant\", \"save_steps\": 3}},"
-             " \"prompt_source\": \"%s/sft.jsonl\", \"output_dir\": \"%s\"}",
-             test_root(), demo, run);
+             " \"max_prompt_length\": 8192, \"lr_scheduler_type\": \"constant\", \"save_steps\": 3,"
+             " \"eval_steps\": 3}},"
+             " \"prompt_source\": \"%s/sft.jsonl\", \"eval\": {\"conversations\": \"%s/sft.jsonl\"},"
+             " \"output_dir\": \"%s\"}",
+             test_root(), demo, demo, run);
     err_t e;
     CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
     char *args[] = {"train", cfg, NULL};
@@ -244,6 +265,10 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
     CHECK(m && json_array_size(m) == 6);
     double first = num(json_array_get(m, 0), "loss"), last = num(json_array_get(m, 5), "loss");
     CHECK_MSG(last < 0.8 * first, "loss %g -> %g", first, last);
+    /* held-out loss at steps 3 and 6 (here the same conversations): it falls too */
+    double ev3 = num(json_array_get(m, 2), "eval_loss"), ev6 = num(json_array_get(m, 5), "eval_loss");
+    CHECK_MSG(ev3 > 0 && ev6 < ev3 && !json_object_get(json_array_get(m, 3), "eval_loss"),
+              "eval_loss %g -> %g", ev3, ev6);
     json_decref(m);
     snprintf(bad, sizeof bad, "%s/checkpoint-6/model.safetensors", run);
     CHECK_MSG(file_exists(bad), "%s is missing", bad);
