@@ -69,18 +69,18 @@ static double num(const json_t *o, const char *k)
     return json_number_value(json_object_get(o, k));
 }
 
-static int run_scripted(const char *cfgpath, const char *resume, long stop_after, err_t *e)
+/* rl_train in this process with a scripted policy: episode i replays
+ * scripts[i % n]. */
+static int run_with(const char *cfgpath, const char *resume, long stop_after,
+                    const ep_script *scripts, int n, err_t *e)
 {
-    static const char *answer[] = {"<answer>SELECT 1</answer>"};
-    static const char *idle[] = {"I do not know."};
     char dir[4300];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
     tok_t *tok = tok_load(dir, e);
     if (!tok)
         return -1;
     int32_t eot = tok_id(tok, "<|im_end|>");
-    ep_script scripts[2] = {{answer, 1}, {idle, 1}};
-    ep_scripted *sp = ep_scripted_new(tok, &eot, 1, scripts, 2);
+    ep_scripted *sp = ep_scripted_new(tok, &eot, 1, scripts, n);
     ep_policy pol = ep_scripted_policy(sp);
     cfg_config cfg;
     int rc = cfg_load(&cfg, cfgpath, e);
@@ -93,6 +93,15 @@ static int run_scripted(const char *cfgpath, const char *resume, long stop_after
     ep_scripted_free(sp);
     tok_free(tok);
     return rc;
+}
+
+/* One answer, one non-answer per task. */
+static int run_scripted(const char *cfgpath, const char *resume, long stop_after, err_t *e)
+{
+    static const char *answer[] = {"<answer>SELECT 1</answer>"};
+    static const char *idle[] = {"I do not know."};
+    ep_script scripts[2] = {{answer, 1}, {idle, 1}};
+    return run_with(cfgpath, resume, stop_after, scripts, 2, e);
 }
 
 TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
@@ -286,4 +295,71 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
               rc, err);
     free(out);
     free(err);
+}
+
+/* The MCP server dies mid-run: `sed -u 5q` passes five messages to it and
+ * then closes its input, so every server process ends after its fifth
+ * request. The client starts it again and sends the request once more;
+ * the episodes get their tool results, the rewards their executions, and
+ * the run finishes every step. */
+TEST(train_goes_on_when_the_mcp_server_dies)
+{
+    char demo[4400], cfg[4400], run[4400], starts[4400], text[32768];
+    snprintf(demo, sizeof demo, "%s/demo-dies", test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/dies.json", test_tmpdir());
+    snprintf(run, sizeof run, "%s/dies-run", test_tmpdir());
+    snprintf(starts, sizeof starts, "%s/server-starts", test_tmpdir());
+    char *dargs[] = {"demo-data", demo, NULL};
+    char *out = NULL, *err = NULL;
+    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
+    free(out);
+    free(err);
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\", \"peft_config\": "
+             "{\"r\": 2, \"target_modules\": [\"q_proj\"]}},"
+             " \"environment\": {\"env_specific_config\": {\"spider2_data_path\": "
+             "\"%s/train.jsonl\", \"gold_dir\": \"%s/gold\", \"database_dir\": \"%s\", \"max_steps\": 3,"
+             " \"max_turn_tokens\": 100, \"wire_format\": \"spider2\"}},"
+             " \"algorithm\": {\"name\": \"grpo\", \"hyperparameters\": {\"learning_rate\": 0.01,"
+             " \"batch_size\": 4, \"num_generations\": 2, \"max_length\": 600,"
+             " \"max_prompt_length\": 8192, \"max_steps\": 3, \"logging_steps\": 1,"
+             " \"save_steps\": 100}},"
+             " \"reward_setup\": {\"rollout_reward_configs\": {\"execution_accuracy\": {},"
+             " \"tool_use\": {}}},"
+             " \"mcpServers\": {\"db\": {\"command\": \"sh\", \"args\": [\"-c\", "
+             "\"echo started >> %s; sed -u 5q | exec %s mcp-db\"],"
+             " \"env\": {\"DB_URL\": \"sqlite:///%s/demo.sqlite\"}}},"
+             " \"output_dir\": \"%s\"}",
+             test_root(), demo, demo, demo, starts, test_retrain_bin(), demo, run);
+    err_t e;
+    CHECK(file_write_atomic(cfg, text, strlen(text), &e) == 0);
+    static const char *explore[] = {"<tool>{\"name\": \"all_table_names\", \"args\": {}}</tool>",
+                                    "<tool>{\"name\": \"execute_query\", \"args\": {\"query\": "
+                                    "\"SELECT COUNT(*) FROM customers\"}}</tool>",
+                                    "<answer>SELECT COUNT(*) FROM customers</answer>"};
+    static const char *answer[] = {"<answer>SELECT 1</answer>"};
+    ep_script scripts[2] = {{explore, 3}, {answer, 1}};
+    CHECK_MSG(run_with(cfg, NULL, 0, scripts, 2, &e) == 0, "%s", e.msg);
+    json_t *m = metrics_of(run);
+    CHECK(m && json_array_size(m) == 3);
+    for (size_t i = 0; i < json_array_size(m); i++) {
+        const json_t *s = json_array_get(m, i);
+        /* every call of the exploring episodes ran and succeeded */
+        CHECK_MSG(num(s, "tools/failure_frequency") == 0, "step %zu: failures %g", i + 1,
+                  num(s, "tools/failure_frequency"));
+        CHECK_MSG(num(s, "rewards/tool_use/mean") == 0.5, "step %zu: tool_use %g", i + 1,
+                  num(s, "rewards/tool_use/mean"));
+        CHECK_MSG(num(s, "answer_rate") == 1 && num(s, "tools/call_frequency") > 0,
+                  "step %zu: answer rate %g, calls %g", i + 1, num(s, "answer_rate"),
+                  num(s, "tools/call_frequency"));
+    }
+    size_t n;
+    char *log = file_read(starts, &n, &e);
+    CHECK_MSG(log, "%s", e.msg);
+    int count = 0;
+    for (char *q = log; q && (q = strstr(q, "started")); q++)
+        count++;
+    CHECK_MSG(count >= 4, "the server started %d times", count);
+    free(log);
+    json_decref(m);
 }
