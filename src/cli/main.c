@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "  tokenize   the token ids of a text under a model's tokenizer\n"
             "  generate   continue a prompt with a Hugging Face model (greedy by default)\n"
             "  train      GRPO training on Spider 2.0 tasks through MCP tools (a config file)\n"
+            "  report     an HTML page of a training run: its metrics plotted, evaluations, episodes\n"
             "  eval       run a model on Spider 2.0 tasks as an agent, or score predicted SQL\n"
             "  demo-data  write the demo database, its tasks and gold results\n"
             "  new-model  a small Llama from scratch: a tokenizer trained on text, random weights\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "train"))
         return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo-data"))
         return cmd_demo_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "new-model"))
