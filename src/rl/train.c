@@ -534,6 +534,23 @@ static void keep_examples(run *r, long step, const rollouts *ro)
     }
 }
 
+/* The loss callback of one row of a micro-batch trained on its own. */
+typedef struct row_shim {
+    grpo_mb *mb;
+    int row;
+} row_shim;
+
+static void row_loss_cb(void *user, int n, const int *b, const int *t, const float *logp,
+                        const float *ent, float *dlogp, float *dent)
+{
+    row_shim *sh = user;
+    int *rows = xmalloc(sizeof *rows * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++)
+        rows[i] = sh->row + b[i];
+    grpo_loss_cb(sh->mb, n, rows, t, logp, ent, dlogp, dent);
+    free(rows);
+}
+
 static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, int log_step, step_out *so,
                      err_t *e)
 {
@@ -601,9 +618,14 @@ static int grpo_step(run *r, long step, size_t *perm, long *perm_epoch, int log_
             grpo_mb mb = {.o = &lo, .B = B, .T = Tb, .mask = mask, .old_logp = old_b,
                           .ref_logp = ref_b, .adv = ro.adv + b0};
             rc = grpo_mb_begin(&mb, e);
-            if (rc == 0)
-                rc = tf_train_fb(r->tr, tok, ro.lens + b0, B, Tb, NULL, grpo_loss_cb, &mb, NULL,
-                                 NULL, e);
+            /* one sequence at a time: the engine computes every position of
+             * a [B, T] batch, so rows of different lengths together would
+             * pay for their padding; the gradients add up the same */
+            for (int b = 0; b < B && rc == 0; b++) {
+                row_shim sh = {&mb, b};
+                rc = tf_train_fb(r->tr, tok + (size_t)b * Tb, ro.lens + b0 + b, 1,
+                                 ro.lens[b0 + b], NULL, row_loss_cb, &sh, NULL, NULL, e);
+            }
             grpo_mb_end(&mb);
             free(tok);
             free(mask);
