@@ -41,26 +41,25 @@
  *
  * sft.jsonl: one line per demonstrated training task,
  *   {"instance_id": ID, "messages": [
- *     {"role": "system", "content": ep_system_text of the Spider 2.0 wire
+ *     {"role": "system", "content": ep_system_text of ChatML's wire (Hermes)
  *                                   with the four database tools},
  *     {"role": "user", "content": "Database: demo\n\nQuestion: ..."},
- *     {"role": "assistant", "content": "<tool>{\"name\": \"all_table_names\",
- *                                       \"args\": {}}</tool>"},
+ *     {"role": "assistant", "content": "<tool_call>\n{\"name\": \"all_table_names\",
+ *                                       \"arguments\": {}}\n</tool_call>"},
  *     {"role": "tool", "name": "all_table_names", "content": RESULT TEXT},
- *     {"role": "assistant", "content": "<tool>{\"name\": \"schema_definitions\",
- *                                       \"args\": {\"table_names\": [...]}}</tool>"},
+ *     {"role": "assistant", "content": "<tool_call>\n{\"name\": \"schema_definitions\",
+ *                                       \"arguments\": {\"table_names\": [...]}}\n</tool_call>"},
  *     {"role": "tool", "name": "schema_definitions", "content": ...},
- *     {"role": "assistant", "content": "<tool>{\"name\": \"execute_query\",
- *                                       \"args\": {\"query\": GOLD SQL}}</tool>"},
+ *     {"role": "assistant", "content": "<tool_call>\n{\"name\": \"execute_query\",
+ *                                       \"arguments\": {\"query\": GOLD SQL}}\n</tool_call>"},
  *     {"role": "tool", "name": "execute_query", "content": ...},
  *     {"role": "assistant", "content": "<answer>GOLD SQL</answer>"}]}
  * A tool message's content is the exact text the MCP server's tool returns
- * (produced by the server core's tools/call on the generated database); an
- * episode shows it to the model as <result>TEXT</result>. The tool
- * descriptions in the system text name the database as "demo.sqlite" (what
- * `DB_URL=sqlite:///demo.sqlite retrain mcp-db` says when run in OUTDIR),
- * not the absolute path, so the file does not depend on where OUTDIR is
- * (they do name the SQLite library's version, as the server's do). */
+ * (produced by the server core's tools/call on the generated database);
+ * rendered by the ChatML template it is the <tool_response> block an episode
+ * inserts. The tool descriptions in the system text name the database by
+ * its absolute path, as a training run's server does (they name the SQLite
+ * library's version too): a moved OUTDIR gives prompts that differ there. */
 #ifndef RETRAIN_ENV_DEMO_H
 #define RETRAIN_ENV_DEMO_H
 

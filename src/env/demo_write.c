@@ -84,20 +84,6 @@ static int srv_call(tool_srv *s, const char *name, json_t *args, buf_t *text, er
     return rc;
 }
 
-/* s with every occurrence of from replaced by to (a new string). */
-static char *replace_all(const char *s, const char *from, const char *to)
-{
-    buf_t b;
-    buf_init(&b);
-    size_t n = strlen(from);
-    for (const char *p; n && (p = strstr(s, from)) != NULL; s = p + n) {
-        buf_append(&b, s, (size_t)(p - s));
-        buf_puts(&b, to);
-    }
-    buf_puts(&b, s);
-    return buf_take(&b);
-}
-
 static void message(json_t *msgs, const char *role, const char *name, const char *content)
 {
     json_t *m = json_pack("{s:s}", "role", role);
@@ -110,12 +96,12 @@ static void message(json_t *msgs, const char *role, const char *name, const char
 /* One assistant turn calling a tool, and the tool's reply. */
 static int call_turn(tool_srv *s, json_t *msgs, const char *name, json_t *args, err_t *e)
 {
-    json_t *call = json_pack("{s:s, s:O}", "name", name, "args", args);
+    json_t *call = json_pack("{s:s, s:O}", "name", name, "arguments", args);
     buf_t b, text;
     buf_init(&b), buf_init(&text);
-    buf_puts(&b, "<tool>");
+    buf_puts(&b, "<tool_call>\n");
     dump_py(call, &b);
-    buf_puts(&b, "</tool>");
+    buf_puts(&b, "\n</tool_call>");
     json_decref(call);
     int rc = srv_call(s, name, args, &text, e);
     if (rc == 0) {
@@ -157,10 +143,7 @@ int demo_sft_build(const char *db_path, const demo_taskset *ts, int n_sft, buf_t
     for (size_t i = 0; i < nt; i++) {
         json_t *t = json_array_get(jt, i);
         tools[i].name = json_string_value(json_object_get(t, "name"));
-        /* The descriptions name the database file; name it as OUTDIR's
-         * own server would, not by this machine's path. */
-        descs[i] = replace_all(json_string_value(json_object_get(t, "description")), db_path,
-                               "demo.sqlite");
+        descs[i] = xstrdup(json_string_value(json_object_get(t, "description")));
         tools[i].description = descs[i];
         tools[i].input_schema = json_object_get(t, "inputSchema");
     }
@@ -171,7 +154,9 @@ int demo_sft_build(const char *db_path, const demo_taskset *ts, int n_sft, buf_t
     env_tools et = {.n = (int)nt, .tools = tools};
     ep_config c;
     ep_config_default(&c);
-    c.wire = EP_WIRE_SPIDER2;
+    /* ChatML's wire (Hermes), what the demo's model is prompted with: a
+     * "tool" message renders as the <tool_response> block the episode
+     * inserts */
     ep_system_text(&c, &et, &sys);
 
     for (size_t i = 0; i < ts->n_train && (int)i < n_sft; i++) {
@@ -297,9 +282,14 @@ int demo_write(const char *outdir, const demo_opts *o, demo_summary *sum, err_t 
         return err_set(e, "task counts must be >= 0");
     if (dir_make(outdir, e) != 0)
         return -1;
+    /* the absolute path: the tool descriptions in the demonstrations name
+     * the database as a training run's server (DB_URL=sqlite:////abs/path)
+     * will */
+    char *abs = realpath(outdir, NULL);
     buf_t db_path;
     buf_init(&db_path);
-    buf_printf(&db_path, "%s/demo.sqlite", outdir);
+    buf_printf(&db_path, "%s/demo.sqlite", abs ? abs : outdir);
+    free(abs);
     demo_taskset ts = {0};
     int rc = -1;
     if (demo_db_create(db_path.data, o->seed, sum->rows, e) != 0 ||
