@@ -69,9 +69,6 @@ int cmd_new_model(int argc, char **argv)
     size_t ncorpus = 0;
     long vocab = 0, layers = 4, hidden = 256, heads = 4, kv = 0, ffn = 0, max_pos = 2048, seed = 0;
     int untied = 0, rc = 2;
-    tok_trainer *tr = NULL;
-    tf_model *m = NULL;
-    char *text = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long *num = NULL, max = 1 << 24;
@@ -130,74 +127,32 @@ int cmd_new_model(int argc, char **argv)
         fprintf(stderr, "retrain new-model: needs OUTDIR, --corpus FILE... and --vocab N (see --help)\n");
         goto out;
     }
-    if (!ffn)
-        ffn = (8 * hidden / 3 + 63) / 64 * 64;
     err_t e;
     struct stat st;
     if (stat(out, &st) == 0 && (!S_ISDIR(st.st_mode) || dir_nonempty(out))) {
-        fprintf(stderr, "retrain new-model: %s: %s\n", out,
+        fprintf(stderr, "retrain new-model: %s %s\n", out,
                 S_ISDIR(st.st_mode) ? "exists and is not empty (give a new directory)"
                                     : "exists and is not a directory");
         goto out;
     }
-    /* the shapes first: a mistake there should not wait for training */
-    hf_config cfg;
-    if (hf_config_llama(&cfg, (int)vocab, (int)hidden, (int)layers, (int)heads, (int)kv, (int)ffn, &e)) {
+    tf_create_opts co = {.corpus = corpus, .n_corpus = ncorpus, .vocab = (int)vocab,
+                         .layers = (int)layers, .hidden = (int)hidden, .heads = (int)heads,
+                         .kv_heads = (int)kv, .ffn = (int)ffn, .max_pos = (int)max_pos,
+                         .untied = untied, .seed = (uint64_t)seed};
+    tf_create_info info;
+    if (tf_create_model(out, &co, &info, &e) != 0) {
         fprintf(stderr, "retrain new-model: %s\n", e.msg);
         goto out;
     }
-    tok_train_opts to = {.vocab_size = (size_t)vocab};
-    tr = tok_trainer_new(&to, &e);
-    if (!tr) {
-        fprintf(stderr, "retrain new-model: --vocab: %s\n", e.msg);
-        goto out;
-    }
-    uint64_t t0 = time_now_ns();
-    size_t bytes = 0;
-    for (size_t i = 0; i < ncorpus; i++) {
-        size_t len;
-        text = file_read(corpus[i], &len, &e);
-        if (!text || tok_trainer_feed(tr, text, len, corpus[i], &e)) {
-            fprintf(stderr, "retrain new-model: %s\n", e.msg);
-            goto out;
-        }
-        bytes += len;
-        free(text);
-        text = NULL;
-    }
-    if (tok_trainer_train(tr, &e) || tok_trainer_save(tr, out, &e)) {
-        fprintf(stderr, "retrain new-model: %s\n", e.msg);
-        goto out;
-    }
-    double secs = (double)(time_now_ns() - t0) / 1e9;
-    tok_t *tok = tok_load(out, &e);
-    if (!tok) {
-        fprintf(stderr, "retrain new-model: %s\n", e.msg);
-        goto out;
-    }
-    cfg.vocab_size = (int)tok_vocab_size(tok);
-    cfg.bos_token_id = tok_bos(tok);
-    cfg.eos_token_ids[0] = tok_eos(tok);
-    cfg.n_eos = 1;
-    cfg.max_pos = (int)max_pos;
-    cfg.tie_word_embeddings = !untied;
-    tok_free(tok);
-    m = tf_new_random(&cfg, (uint64_t)seed, &e);
-    if (!m || tf_save_hf(m, out, &e)) {
-        fprintf(stderr, "retrain new-model: %s\n", e.msg);
-        goto out;
-    }
+    const hf_config *cfg = &info.cfg;
     printf("%s: LlamaForCausalLM, %d layers, hidden %d, %d heads (%d key/value), ffn %d, "
            "vocabulary %d%s, %.2fM parameters%s; tokenizer trained on %zu file%s (%.1f MB) in %.1f s\n",
-           out, cfg.n_layer, cfg.hidden, cfg.n_head, cfg.n_kv_head, cfg.intermediate, cfg.vocab_size,
-           cfg.vocab_size < vocab ? " (the corpus ran out of pairs to merge)" : "",
-           (double)tf_num_params(m) / 1e6, untied ? "" : ", tied head", ncorpus, ncorpus == 1 ? "" : "s",
-           (double)bytes / 1e6, secs);
+           out, cfg->n_layer, cfg->hidden, cfg->n_head, cfg->n_kv_head, cfg->intermediate,
+           cfg->vocab_size, cfg->vocab_size < vocab ? " (the corpus ran out of pairs to merge)" : "",
+           (double)info.params / 1e6, untied ? "" : ", tied head", ncorpus, ncorpus == 1 ? "" : "s",
+           (double)info.corpus_bytes / 1e6, info.tokenizer_s);
     rc = 0;
 out:
-    free(text);
-    tf_free(m);
-    tok_trainer_free(tr);
     free(corpus);
     return rc;
 }

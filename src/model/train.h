@@ -68,6 +68,27 @@ int tf_copy_tokenizer_files(const char *from, const char *to, err_t *e);
  * same seed gives the same weights on every machine (each tensor draws
  * from its own stream, so threads do not change them). */
 tf_model *tf_new_random(const hf_config *cfg, uint64_t seed, err_t *e);
+
+/* A small Llama from scratch into the directory out (made if missing): a
+ * byte-level BPE tokenizer of `vocab` tokens trained on the corpus files
+ * (tok_trainer), config.json and randomly initialised weights
+ * (tf_new_random), in Hugging Face layout. */
+typedef struct tf_create_opts {
+    const char *const *corpus;
+    size_t n_corpus;
+    int vocab, layers, hidden, heads, kv_heads; /* kv_heads 0: = heads */
+    int ffn;     /* 0: 8 hidden / 3 rounded up to a multiple of 64 */
+    int max_pos; /* 0: 2048 */
+    int untied;  /* an LM head of its own */
+    uint64_t seed;
+} tf_create_opts;
+typedef struct tf_create_info {
+    hf_config cfg;       /* what was written (vocab_size: the tokenizer's) */
+    size_t params;
+    size_t corpus_bytes;
+    double tokenizer_s;  /* time to train the tokenizer */
+} tf_create_info;
+int tf_create_model(const char *out, const tf_create_opts *o, tf_create_info *info, err_t *e);
 /* The tokenizer that tf_save_hf writes beside the model: dir's
  * tokenizer.json (or vocab.json + merges.txt) and its config files. It is
  * loaded to check that its ids fit the model's vocabulary. */
