@@ -29,9 +29,12 @@ struct tf_trainer {
     int nranges;
     long step;
 
-    /* activations, sized for cap_N rows of cap_T tokens */
+    /* activations and every other per-batch buffer, carved for B x T
+     * (cap_B, cap_T) out of one arena that only grows: batches of other
+     * shapes re-carve it instead of allocating afresh */
     int cap_B, cap_T;
-    float *act_mem;
+    float *arena;
+    size_t arena_cap; /* floats */
     tf_acts *acts;   /* [L]; with checkpointing, acts[l] has only res1 */
     tf_acts work;    /* checkpointing: the layer being recomputed */
     float *x, *lnf, *lnf_mean, *lnf_rstd;
@@ -118,21 +121,15 @@ tf_trainer *tf_trainer_new(tf_model *m, const tf_train_opts *o, err_t *e)
 
 static void free_acts(tf_trainer *t)
 {
-    float **fl[] = {&t->act_mem, &t->x,     &t->lnf,   &t->lnf_mean, &t->lnf_rstd, &t->dres,
-                    &t->dh,      &t->datt,  &t->dq,    &t->dk,       &t->dv,       &t->dqkv,
-                    &t->dqkv2,   &t->dff,   &t->dact,  &t->dlnf,     &t->bwd_scratch,
-                    &t->lse_c,   &t->dlogp_c, &t->dent_c, &t->drows_c, &t->rows_c,
-                    &t->logits_c, &t->logp_c, &t->ent_c};
-    for (size_t i = 0; i < ARRAY_LEN(fl); i++) {
-        free(*fl[i]);
-        *fl[i] = NULL;
-    }
+    free(t->arena);
+    t->arena = NULL;
+    t->arena_cap = 0;
     free(t->acts);
     free(t->tgt_c);
-    t->tgt_c = NULL;
     free(t->b_c);
     free(t->t_c);
     t->acts = NULL;
+    t->tgt_c = NULL;
     t->b_c = t->t_c = NULL;
     t->cap_B = t->cap_T = 0;
 }
@@ -192,6 +189,53 @@ static size_t carve(const tf_model *m, tf_acts *a, float **mem, int B, int T, in
     return used;
 }
 
+/* Points *field at the next n floats of *mem (rounded up to 16), or only
+ * counts them when *mem is NULL. */
+static void take(float **field, float **mem, size_t n, size_t *used)
+{
+    size_t k = (n + 15) / 16 * 16;
+    if (*mem) {
+        *field = *mem;
+        *mem += k;
+    }
+    *used += k;
+}
+
+/* The buffers of a B x T batch other than the layers' (see carve). */
+static size_t carve_rest(tf_trainer *t, float **mem, int B, int T)
+{
+    tf_model *m = t->m;
+    size_t N = (size_t)B * T, C = (size_t)m->C, HD = (size_t)m->H * m->D, used = 0;
+    take(&t->x, mem, N * C, &used);
+    take(&t->lnf, mem, N * C, &used);
+    take(&t->lnf_mean, mem, N, &used);
+    take(&t->lnf_rstd, mem, N, &used);
+    take(&t->dres, mem, N * C, &used);
+    take(&t->dh, mem, N * C, &used);
+    take(&t->dlnf, mem, N * C, &used);
+    take(&t->datt, mem, N * HD, &used);
+    take(&t->dq, mem, N * HD, &used);
+    take(&t->dk, mem, N * m->KV * m->D, &used);
+    take(&t->dv, mem, N * m->KV * m->D, &used);
+    take(&t->dqkv, mem, N * m->QKV, &used);
+    if (m->cfg.qk_norm)
+        take(&t->dqkv2, mem, N * m->QKV, &used);
+    take(&t->dff, mem, N * m->F * (m->cfg.gated_mlp ? 2 : 1), &used);
+    take(&t->dact, mem, N * m->F, &used);
+    take(&t->bwd_scratch, mem,
+         (size_t)m->ws.nthr * tf_attention_bwd_scratch(m->H, m->KV, m->D, T), &used);
+    size_t lpc = (size_t)t->hc;
+    take(&t->rows_c, mem, lpc * C, &used);
+    take(&t->logits_c, mem, lpc * (size_t)m->V, &used);
+    take(&t->logp_c, mem, lpc, &used);
+    take(&t->ent_c, mem, lpc, &used);
+    take(&t->lse_c, mem, lpc, &used);
+    take(&t->dlogp_c, mem, lpc, &used);
+    take(&t->dent_c, mem, lpc, &used);
+    take(&t->drows_c, mem, lpc * C, &used);
+    return used;
+}
+
 static void ensure(tf_trainer *t, int B, int T)
 {
     tf_model *m = t->m;
@@ -199,63 +243,50 @@ static void ensure(tf_trainer *t, int B, int T)
     if (t->acts && B == t->cap_B && T == t->cap_T)
         return;
     /* Activations are laid out for exactly B x T (their strides depend on
-     * T), so any other shape re-carves them. */
-    free_acts(t);
+     * T), so any other shape re-carves the arena, zeroed as a new one
+     * would be; it is reallocated only when it must grow. */
     t->cap_B = B;
     t->cap_T = T;
-    size_t N = (size_t)B * T, C = (size_t)m->C, HD = (size_t)m->H * m->D;
+    size_t N = (size_t)B * T;
     int ck = t->o.checkpointing;
-    t->acts = xcalloc((size_t)m->L, sizeof *t->acts);
+    if (!t->acts)
+        t->acts = xcalloc((size_t)m->L, sizeof *t->acts);
+    /* about 32M floats of logits, at most 1024 rows and never more than N */
+    size_t lpc = t->o.head_rows > 0 ? (size_t)t->o.head_rows : (size_t)((32 << 20) / m->V);
+    lpc = lpc < 1 ? 1 : lpc > 1024 ? 1024 : lpc;
+    lpc = lpc > N ? N : lpc;
+    t->hc = (int)lpc;
+    if (!t->tgt_c) {
+        t->tgt_c = xmalloc(sizeof(int32_t) * 1024);
+        t->b_c = xmalloc(sizeof(int) * 1024);
+        t->t_c = xmalloc(sizeof(int) * 1024);
+    }
     float *none = NULL;
     size_t total = 0;
     for (int l = 0; l < m->L; l++)
         total += carve(m, &t->acts[l], &none, B, T, !ck);
     if (ck)
         total += carve(m, &t->work, &none, B, T, 1);
-    size_t nlora = (size_t)m->lora_n * N * (size_t)m->lora_r;
-    t->act_mem = zalloc(total + nlora);
-    float *p = t->act_mem;
+    size_t nlora = ((size_t)m->lora_n * N * (size_t)m->lora_r + 15) / 16 * 16;
+    total += nlora + carve_rest(t, &none, B, T);
+    if (total > t->arena_cap) {
+        free(t->arena);
+        t->arena = zalloc(total);
+        t->arena_cap = total;
+    } else {
+        memset(t->arena, 0, sizeof(float) * total);
+    }
+    float *p = t->arena;
     for (int l = 0; l < m->L; l++)
         carve(m, &t->acts[l], &p, B, T, !ck);
     if (ck)
         carve(m, &t->work, &p, B, T, 1);
     float *lora_u = m->lora_n ? p : NULL;
+    p += nlora;
     for (int l = 0; l < m->L; l++)
         t->acts[l].lora_u = lora_u;
     t->work.lora_u = lora_u;
-    t->x = zalloc(N * C);
-    t->lnf = zalloc(N * C);
-    t->lnf_mean = zalloc(N);
-    t->lnf_rstd = zalloc(N);
-    t->dres = zalloc(N * C);
-    t->dh = zalloc(N * C);
-    t->dlnf = zalloc(N * C);
-    t->datt = zalloc(N * HD);
-    t->dq = zalloc(N * HD);
-    t->dk = zalloc(N * m->KV * m->D);
-    t->dv = zalloc(N * m->KV * m->D);
-    t->dqkv = zalloc(N * m->QKV);
-    if (m->cfg.qk_norm)
-        t->dqkv2 = zalloc(N * m->QKV);
-    t->dff = zalloc(N * m->F * (m->cfg.gated_mlp ? 2 : 1));
-    t->dact = zalloc(N * m->F);
-    t->bwd_scratch = zalloc((size_t)m->ws.nthr * tf_attention_bwd_scratch(m->H, m->KV, m->D, T));
-    /* about 32M floats of logits, at most 1024 rows and never more than N */
-    size_t lpc = t->o.head_rows > 0 ? (size_t)t->o.head_rows : (size_t)((32 << 20) / m->V);
-    lpc = lpc < 1 ? 1 : lpc > 1024 ? 1024 : lpc;
-    lpc = lpc > N ? N : lpc;
-    t->hc = (int)lpc;
-    t->rows_c = zalloc(lpc * C);
-    t->logits_c = zalloc(lpc * (size_t)m->V);
-    t->logp_c = zalloc(lpc);
-    t->ent_c = zalloc(lpc);
-    t->tgt_c = xmalloc(sizeof(int32_t) * lpc);
-    t->lse_c = zalloc(lpc);
-    t->dlogp_c = zalloc(lpc);
-    t->dent_c = zalloc(lpc);
-    t->drows_c = zalloc(lpc * C);
-    t->b_c = xmalloc(sizeof(int) * lpc);
-    t->t_c = xmalloc(sizeof(int) * lpc);
+    carve_rest(t, &p, B, T);
 }
 
 /* The gradient slot of a parameter (NULL when it is not trained). */
