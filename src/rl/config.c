@@ -325,7 +325,8 @@ static int parse_hparams(cfg_config *c, json_t *h, err_t *e)
         "temperature", "top_p", "top_k", "max_steps", "num_train_epochs", "warmup_ratio",
         "warmup_steps", "lr_scheduler_type", "max_grad_norm", "weight_decay", "adam_beta1",
         "adam_beta2", "adam_epsilon", "seed", "save_steps", "save_total_limit", "eval_steps",
-        "logging_steps", "gradient_checkpointing", "mask_truncated_completions", NULL};
+        "logging_steps", "gradient_checkpointing", "mask_truncated_completions", "eval_on_start",
+        NULL};
     const char *p = "algorithm.hyperparameters";
     cfg_hparams *hp = &c->hp;
     if (check_keys(h, p, keys, e) != 0)
@@ -367,7 +368,8 @@ static int parse_hparams(cfg_config *c, json_t *h, err_t *e)
         get_int(h, "eval_steps", p, &hp->eval_steps, e) != 0 ||
         get_int(h, "logging_steps", p, &hp->logging_steps, e) != 0 ||
         get_bool(h, "gradient_checkpointing", p, &hp->gradient_checkpointing, e) != 0 ||
-        get_bool(h, "mask_truncated_completions", p, &hp->mask_truncated_completions, e) != 0)
+        get_bool(h, "mask_truncated_completions", p, &hp->mask_truncated_completions, e) != 0 ||
+        get_bool(h, "eval_on_start", p, &hp->eval_on_start, e) != 0)
         return -1;
     if (has_g) {
         json_t *v = json_object_get(h, "num_generations");
@@ -1016,6 +1018,7 @@ json_t *cfg_to_json(const cfg_config *c)
     json_object_set_new(h, "logging_steps", json_integer(hp->logging_steps));
     json_object_set_new(h, "gradient_checkpointing", json_boolean(hp->gradient_checkpointing));
     json_object_set_new(h, "mask_truncated_completions", json_boolean(hp->mask_truncated_completions));
+    json_object_set_new(h, "eval_on_start", json_boolean(hp->eval_on_start));
     json_t *alg = json_pack("{ss,ss,so}", "name", c->algo == CFG_ALGO_GRPO ? "grpo" : "sft",
                             "backend", "trl", "hyperparameters", h);
     json_t *step = json_object(), *roll = json_object();

@@ -106,6 +106,8 @@ typedef struct cfg_hparams {
     int logging_steps;          /* 10 (GRPOConfig) */
     int gradient_checkpointing; /* true (GRPOConfig) */
     int mask_truncated_completions; /* false */
+    int eval_on_start;          /* false: evaluate before the first step too (step 0;
+                                   needs eval_steps > 0) */
 } cfg_hparams;
 
 typedef struct cfg_mcp_server {

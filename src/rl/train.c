@@ -1044,6 +1044,46 @@ static int evaluate(run *r, eval_out *out, err_t *e)
     return rc;
 }
 
+/* Evaluates and puts eval_accuracy, eval_loss, eval_reward and time/eval_s
+ * into metrics; NULL metrics (the evaluation before the first step): they
+ * are logged as step 0 on their own. */
+static int evaluate_logged(run *r, json_t *metrics, err_t *e)
+{
+    double te = now_s();
+    eval_out ev;
+    if (evaluate(r, &ev, e) != 0)
+        return -1;
+    json_t *mv = metrics ? metrics : json_object();
+    if (ev.has_acc)
+        json_object_set_new(mv, "eval_accuracy", json_real(ev.acc));
+    if (ev.has_loss)
+        json_object_set_new(mv, "eval_loss", json_real(ev.loss));
+    if (ev.has_reward)
+        json_object_set_new(mv, "eval_reward", json_real(ev.reward));
+    json_object_set_new(mv, "time/eval_s", json_real(now_s() - te));
+    /* the best checkpoint: highest accuracy, or lowest loss without tasks */
+    if (metrics && ev.has_acc)
+        rl_state_update_best(&r->st, ev.acc, 1, NULL);
+    else if (metrics && ev.has_loss)
+        rl_state_update_best(&r->st, ev.loss, 0, NULL);
+    int rc = 0;
+    if (!metrics) {
+        rc = rl_metrics_log(r->met, 0, 0, mv, e);
+        if (rc == 0 && !r->o->quiet) {
+            buf_t b;
+            buf_init(&b);
+            if (ev.has_acc)
+                buf_printf(&b, " eval accuracy %.4g", ev.acc);
+            if (ev.has_loss)
+                buf_printf(&b, " eval loss %.4g", ev.loss);
+            log_info("before training:%s", b.data ? b.data : " nothing to evaluate");
+            buf_free(&b);
+        }
+        json_decref(mv);
+    }
+    return rc;
+}
+
 /* ---- the run ---- */
 
 static void run_free(run *r)
@@ -1242,6 +1282,8 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
     size_t *perm = xmalloc(sizeof *perm * (units ? units : 1));
     long perm_epoch = -1;
     long start = r.st.global_step;
+    if (rc == 0 && c->hp.eval_on_start && c->hp.eval_steps > 0 && start == 0)
+        rc = evaluate_logged(&r, NULL, e);
     while (rc == 0 && r.st.global_step < r.total &&
            (o->stop_after <= 0 || r.st.global_step - start < o->stop_after)) {
         long step = r.st.global_step; /* optimizer steps taken; rollout batch `step` */
@@ -1259,25 +1301,11 @@ int rl_train(cfg_config *c, const rl_train_opts *o, err_t *e)
         json_object_set_new(so.metrics, "num_tokens", json_integer(r.num_tokens));
         if (c->hp.eval_steps > 0 &&
             (r.st.global_step % c->hp.eval_steps == 0 || r.st.global_step >= r.total)) {
-            double te = now_s();
-            eval_out ev;
-            rc = evaluate(&r, &ev, e);
+            rc = evaluate_logged(&r, so.metrics, e);
             if (rc != 0) {
                 json_decref(so.metrics);
                 break;
             }
-            if (ev.has_acc)
-                json_object_set_new(so.metrics, "eval_accuracy", json_real(ev.acc));
-            if (ev.has_loss)
-                json_object_set_new(so.metrics, "eval_loss", json_real(ev.loss));
-            if (ev.has_reward)
-                json_object_set_new(so.metrics, "eval_reward", json_real(ev.reward));
-            json_object_set_new(so.metrics, "time/eval_s", json_real(now_s() - te));
-            /* the best checkpoint: highest accuracy, or lowest loss without tasks */
-            if (ev.has_acc)
-                rl_state_update_best(&r.st, ev.acc, 1, NULL);
-            else if (ev.has_loss)
-                rl_state_update_best(&r.st, ev.loss, 0, NULL);
         }
         if (log_step) {
             rc = rl_metrics_log(r.met, r.st.global_step, r.st.epoch, so.metrics, e);

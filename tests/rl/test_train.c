@@ -259,7 +259,7 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
              " \"algorithm\": {\"name\": \"sft\", \"hyperparameters\": {\"learning_rate\": 0.003,"
              " \"batch_size\": 2, \"max_steps\": 6, \"logging_steps\": 1, \"max_length\": 8192,"
              " \"max_prompt_length\": 8192, \"lr_scheduler_type\": \"constant\", \"save_steps\": 3,"
-             " \"eval_steps\": 3}},"
+             " \"eval_steps\": 3, \"eval_on_start\": true}},"
              " \"prompt_source\": \"%s/sft.jsonl\", \"eval\": {\"conversations\": \"%s/sft.jsonl\"},"
              " \"output_dir\": \"%s\"}",
              test_root(), demo, demo, run);
@@ -271,13 +271,17 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
     free(out);
     free(err);
     json_t *m = metrics_of(run);
-    CHECK(m && json_array_size(m) == 6);
-    double first = num(json_array_get(m, 0), "loss"), last = num(json_array_get(m, 5), "loss");
+    /* step 0 (the evaluation before training), then steps 1..6 */
+    CHECK(m && json_array_size(m) == 7);
+    CHECK(num(json_array_get(m, 0), "step") == 0 && !json_object_get(json_array_get(m, 0), "loss"));
+    double first = num(json_array_get(m, 1), "loss"), last = num(json_array_get(m, 6), "loss");
     CHECK_MSG(last < 0.8 * first, "loss %g -> %g", first, last);
-    /* held-out loss at steps 3 and 6 (here the same conversations): it falls too */
-    double ev3 = num(json_array_get(m, 2), "eval_loss"), ev6 = num(json_array_get(m, 5), "eval_loss");
-    CHECK_MSG(ev3 > 0 && ev6 < ev3 && !json_object_get(json_array_get(m, 3), "eval_loss"),
-              "eval_loss %g -> %g", ev3, ev6);
+    /* held-out loss before training and at steps 3 and 6 (here the same
+     * conversations): it falls too */
+    double ev0 = num(json_array_get(m, 0), "eval_loss"), ev3 = num(json_array_get(m, 3), "eval_loss"),
+           ev6 = num(json_array_get(m, 6), "eval_loss");
+    CHECK_MSG(ev3 < ev0 && ev6 < ev3 && !json_object_get(json_array_get(m, 4), "eval_loss"),
+              "eval_loss %g -> %g -> %g", ev0, ev3, ev6);
     json_decref(m);
     snprintf(bad, sizeof bad, "%s/checkpoint-6/model.safetensors", run);
     CHECK_MSG(file_exists(bad), "%s is missing", bad);
