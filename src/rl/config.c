@@ -699,7 +699,7 @@ static int parse_mcp_servers(cfg_config *c, json_t *v, const char *where, err_t 
 static int parse_eval(cfg_config *c, json_t *ev, err_t *e)
 {
     static const char *const keys[] = {"data_path", "conversations", "max_tasks", "temperature",
-                                       "num_generations", NULL};
+                                       "num_generations", "loss_tasks", NULL};
     c->eval = 1;
     if (check_keys(ev, "eval", keys, e) != 0 || get_str(ev, "data_path", "eval", &c->eval_data_path, e) != 0 ||
         get_str(ev, "conversations", "eval", &c->eval_conversations, e) != 0 ||
@@ -707,6 +707,12 @@ static int parse_eval(cfg_config *c, json_t *ev, err_t *e)
         get_num(ev, "temperature", "eval", &c->eval_temperature, NULL, e) != 0 ||
         get_int(ev, "num_generations", "eval", &c->eval_num_generations, e) != 0)
         return -1;
+    c->eval_loss_tasks = -1;
+    if (get_int(ev, "loss_tasks", "eval", &c->eval_loss_tasks, e) != 0)
+        return -1;
+    if (json_object_get(ev, "loss_tasks") && c->eval_loss_tasks < 0)
+        return range_err(e, "eval", "loss_tasks", c->eval_loss_tasks,
+                         "must be >= 0 (0: no eval_loss)");
     if (c->eval_max_tasks < 0)
         return range_err(e, "eval", "max_tasks", c->eval_max_tasks, "must be >= 0 (0: all)");
     if (!(c->eval_temperature >= 0))
@@ -730,6 +736,7 @@ static void set_defaults(cfg_config *c)
     c->max_turn_tokens = 512;
     c->algo = CFG_ALGO_GRPO;
     c->log_level = LOG_INFO;
+    c->eval_loss_tasks = -1;
     cfg_hparams *hp = &c->hp;
     hp->learning_rate = 1e-6;
     hp->batch_size = 8;
@@ -1065,13 +1072,15 @@ json_t *cfg_to_json(const cfg_config *c)
         }
         json_object_set_new(root, "mcpServers", ms);
     }
-    if (c->eval)
-        json_object_set_new(root, "eval",
-                            json_pack("{so,so,si,sf,si}", "data_path", str_or_null(c->eval_data_path),
-                                      "conversations", str_or_null(c->eval_conversations),
-                                      "max_tasks", c->eval_max_tasks, "temperature",
-                                      c->eval_temperature, "num_generations",
-                                      c->eval_num_generations));
+    if (c->eval) {
+        json_t *ev = json_pack("{so,so,si,sf,si}", "data_path", str_or_null(c->eval_data_path),
+                               "conversations", str_or_null(c->eval_conversations), "max_tasks",
+                               c->eval_max_tasks, "temperature", c->eval_temperature,
+                               "num_generations", c->eval_num_generations);
+        if (c->eval_loss_tasks >= 0)
+            json_object_set_new(ev, "loss_tasks", json_integer(c->eval_loss_tasks));
+        json_object_set_new(root, "eval", ev);
+    }
     return root;
 }
 

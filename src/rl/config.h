@@ -46,7 +46,9 @@
  *                      SFT's spider2_data_path), conversations (SFT),
  *                      max_tasks 0 (all), temperature 0 (greedy),
  *                      num_generations (default: hyperparameters'
- *                      num_generations, >= 2)}: evaluation every eval_steps.
+ *                      num_generations, >= 2), loss_tasks (eval_loss's
+ *                      tasks: default as max_tasks, 0 none)}: evaluation
+ *                      every eval_steps.
  *                      GRPO: eval_accuracy from one episode per task at
  *                      eval.temperature (Spider's rule); eval_loss and
  *                      eval_reward from num_generations episodes per task
@@ -160,6 +162,7 @@ typedef struct cfg_config {
     int eval_max_tasks;
     double eval_temperature;
     int eval_num_generations;
+    int eval_loss_tasks;         /* tasks of eval_loss; -1 (absent): as max_tasks; 0: none */
     /* what the caller should log (log_warn) once */
     strlist_t warnings;
 } cfg_config;

@@ -1026,9 +1026,10 @@ static int evaluate(run *r, eval_out *out, err_t *e)
     json_decref(rep);
     buf_free(&dir);
     ep_engine_free(eng);
-    if (rc == 0 && c->algo == CFG_ALGO_GRPO) {
+    if (rc == 0 && c->algo == CFG_ALGO_GRPO && c->eval_loss_tasks != 0) {
         size_t n;
-        const env_task **et = runnable_tasks(r, ts, limit, &n);
+        const env_task **et = runnable_tasks(
+            r, ts, c->eval_loss_tasks > 0 ? (size_t)c->eval_loss_tasks : limit, &n);
         if (n > 0) {
             rc = grpo_eval_loss(r, mcp, &x, et, (int)n, &out->loss, &out->reward, e);
             out->has_loss = out->has_reward = rc == 0;
