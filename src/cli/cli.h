@@ -13,5 +13,6 @@ int cmd_train(int argc, char **argv);
 int cmd_demo_data(int argc, char **argv);
 int cmd_new_model(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

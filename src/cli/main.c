@@ -10,6 +10,8 @@ static void usage(FILE *f)
             "usage: retrain COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
+            "  demo       the whole system on a laptop: data, a model from scratch, warm start,\n"
+            "             GRPO through MCP, held-out accuracy and a report (start here)\n"
             "  mcp-db     the MCP database server (DB_URL=...; stdio, or --http 127.0.0.1:8000)\n"
             "  tools      list and call the tools of the MCP servers a config names\n"
             "  tokenize   the token ids of a text under a model's tokenizer\n"
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
         printf("retrain %s\n", RETRAIN_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "demo"))
+        return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "mcp-db"))
         return cmd_mcp_db(argc - 1, argv + 1);
     if (!strcmp(cmd, "tools"))

@@ -589,8 +589,10 @@ static int parse_rewards(cfg_config *c, json_t *rs, err_t *e)
         c->rewards = xmalloc(sizeof *c->rewards);
         c->rewards[0] = s;
         c->n_rewards = 1;
-        strlist_push(&c->warnings, "reward_setup: no reward function configured; using "
-                                   "execution_accuracy (rollout, weight 1.0)");
+        /* SFT has no rewards to speak of */
+        if (c->algo == CFG_ALGO_GRPO)
+            strlist_push(&c->warnings, "reward_setup: no reward function configured; using "
+                                       "execution_accuracy (rollout, weight 1.0)");
     }
     return 0;
 }
