@@ -104,3 +104,39 @@ TEST(generate_bad_input_is_one_clear_line)
         free(err);
     }
 }
+
+/* --db: one episode on a database through its MCP server's tools; the
+ * output is the episode after the prompt. */
+TEST(generate_as_an_agent_on_a_database)
+{
+    char dir[4300], demo[4300], url[4400];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/chat", test_root());
+    snprintf(demo, sizeof demo, "%s/agent-demo", test_tmpdir());
+    char *dargs[] = {"demo-data", demo, "--train", "5", "--eval", "1", "--sft", "1", NULL};
+    char *out = NULL, *err = NULL;
+    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
+    free(out);
+    free(err);
+    snprintf(url, sizeof url, "sqlite:///%s/demo.sqlite", demo);
+    char *args[] = {dir, "--db", url, "--prompt", "How many customers are there?", "--max-steps",
+                    "2", "--max-new-tokens", "12", NULL};
+    int rc = run(args, &out, &err);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    CHECK_CONTAINS(out, "task 0, sample 0: ");
+    CHECK_CONTAINS(out, "--- model, turn 1 (");
+    CHECK_MSG(!strstr(out, "--- prompt"), "the prompt is printed: %s", out);
+    free(out);
+    free(err);
+    /* a database that is not there; a wire format that is not one */
+    char *bad1[] = {dir, "--db", "sqlite:////nonexistent/x.sqlite", "--prompt", "q", NULL};
+    char *bad2[] = {dir, "--db", url, "--prompt", "q", "--wire", "xml", NULL};
+    char **bad[] = {bad1, bad2};
+    const char *want[] = {"nonexistent", "--wire must be spider2 or hermes"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        rc = run(bad[i], &out, &err);
+        CHECK_MSG(rc == 2 && strstr(err, want[i]), "case %zu: exit %d: %s", i, rc, err);
+        CHECK_MSG(strchr(err, '\n') == err + strlen(err) - 1, "not one line: %s", err);
+        free(out);
+        free(err);
+    }
+}
