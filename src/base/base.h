@@ -97,6 +97,10 @@ char *file_read(const char *path, size_t *len, err_t *e);
  * reader never sees a half-written file. */
 int file_write_atomic(const char *path, const void *data, size_t n, err_t *e);
 int file_exists(const char *path);
+/* This program's own path (/proc/self/exe), or "retrain" when it cannot be
+ * read: what the database servers are started as (`... mcp-db`). New
+ * string. */
+char *self_exe_path(void);
 /* mkdir -p: 0, or -1 naming the part that could not be made. */
 int dir_make(const char *path, err_t *e);
 /* The same for a file written piece by piece (a multi-GB checkpoint):

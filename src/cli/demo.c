@@ -1,5 +1,6 @@
 /* retrain demo: the whole system on a laptop (src/rl/demo.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../rl/demo.h"
@@ -74,9 +75,13 @@ int cmd_demo(int argc, char **argv)
         }
     }
     log_set_level(LOG_WARN);
+    char *self = self_exe_path();
+    o.mcp_command = self;
     rl_demo_result r;
     err_t e;
-    if (rl_demo_run(&o, &r, &e) != 0) {
+    int rc = rl_demo_run(&o, &r, &e);
+    free(self);
+    if (rc != 0) {
         fprintf(stderr, "retrain demo: %s\n", e.msg);
         return 2;
     }

@@ -330,17 +330,6 @@ static void settings_free(settings *s)
     strlist_free(&s->db_urls);
 }
 
-/* This program's path: the MCP database servers run it as `... mcp-db`. */
-static char *self_path(void)
-{
-    char p[4096];
-    ssize_t n = readlink("/proc/self/exe", p, sizeof p - 1);
-    if (n <= 0)
-        return xstrdup("retrain");
-    p[n] = 0;
-    return xstrdup(p);
-}
-
 /* The user's MCP servers (--mcp-config FILE, --mcp-server-url, or the
  * config's mcpServers / mcp_server_url), as one config object with its
  * name for errors; *cfg NULL when there are none. */
@@ -651,7 +640,7 @@ int cmd_eval(int argc, char **argv)
     env_tasks ts;
     env_gold g;
     env_mcp *mcp = NULL;
-    char *self = self_path();
+    char *self = self_exe_path();
     int have_ts = 0, have_g = 0;
     if (env_tasks_load(s.tasks, &to, &ts, &e) != 0)
         goto fail;

@@ -59,7 +59,10 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    char *self = self_exe_path();
+    o.mcp_command = self;
     int rc = rl_train(&cfg, &o, &e);
+    free(self);
     cfg_free(&cfg);
     if (rc != 0) {
         fprintf(stderr, "retrain train: %s\n", e.msg);

@@ -172,6 +172,14 @@ void env_column_keys(const env_table *t, size_t col, int sorted, buf_t *out);
 int env_score(const env_table *pred, const env_table *golds, size_t n, const env_gold_meta *meta,
               env_score_mode mode, char *why, size_t whylen);
 
+/* ---- JSON lines ---------------------------------------------------------- */
+
+/* Calls fn on each line's object, in order, with where = "PATH:LINE";
+ * blank lines are skipped. A line that is not a JSON object is an error
+ * naming it; fn returning -1 stops the loop with its error. */
+typedef int (*env_jsonl_fn)(json_t *obj, const char *where, int line, void *ctx, err_t *e);
+int env_jsonl_each(const char *path, env_jsonl_fn fn, void *ctx, err_t *e);
+
 /* ---- tasks -------------------------------------------------------------- */
 
 typedef struct env_task {

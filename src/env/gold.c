@@ -88,6 +88,30 @@ static int read_listing(const char *dir, strlist_t *out, err_t *e)
     return 0;
 }
 
+typedef struct gold_ctx {
+    env_gold *g;
+    size_t cap;
+} gold_ctx;
+
+static int gold_line(json_t *o, const char *where, int line, void *ctx, err_t *e)
+{
+    gold_ctx *c = ctx;
+    env_gold *g = c->g;
+    if (g->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        g->metas = xrealloc(g->metas, c->cap * sizeof *g->metas);
+    }
+    env_gold_meta *m = &g->metas[g->n++];
+    memset(m, 0, sizeof *m);
+    m->line = line;
+    int rc = parse_meta(o, m, where, e);
+    for (size_t i = 0; rc == 0 && i + 1 < g->n; i++)
+        if (!strcmp(g->metas[i].instance_id, m->instance_id))
+            rc = err_set(e, "%s: instance_id '%s' also on line %d", where, m->instance_id,
+                         g->metas[i].line);
+    return rc;
+}
+
 int env_gold_open(const char *dir, env_gold *g, err_t *e)
 {
     memset(g, 0, sizeof *g);
@@ -99,55 +123,9 @@ int env_gold_open(const char *dir, env_gold *g, err_t *e)
     g->eval_path = buf_take(&p);
     buf_printf(&p, "%s/exec_result", dir);
     g->result_dir = buf_take(&p);
-    size_t len;
-    char *text = file_read(g->eval_path, &len, e);
-    if (!text)
+    gold_ctx c = {g, 0};
+    if (env_jsonl_each(g->eval_path, gold_line, &c, e) != 0)
         goto fail;
-    size_t cap = 0;
-    int line = 0;
-    for (char *s = text, *nl; s < text + len; s = nl + 1) {
-        line++;
-        nl = memchr(s, '\n', (size_t)(text + len - s));
-        if (!nl)
-            nl = text + len;
-        size_t n = (size_t)(nl - s);
-        while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (!n)
-            continue;
-        char where[512];
-        snprintf(where, sizeof where, "%s:%d", g->eval_path, line);
-        json_error_t je;
-        json_t *o = json_loadb(s, n, 0, &je);
-        if (!o || !json_is_object(o)) {
-            err_set(e, "%s: not a JSON object (%s)", where, o ? "another JSON value" : je.text);
-            json_decref(o);
-            free(text);
-            goto fail;
-        }
-        if (g->n == cap) {
-            cap = cap ? cap * 2 : 256;
-            g->metas = xrealloc(g->metas, cap * sizeof *g->metas);
-        }
-        env_gold_meta *m = &g->metas[g->n++];
-        memset(m, 0, sizeof *m);
-        m->line = line;
-        int rc = parse_meta(o, m, where, e);
-        json_decref(o);
-        if (rc == 0) {
-            for (size_t i = 0; i + 1 < g->n; i++)
-                if (!strcmp(g->metas[i].instance_id, m->instance_id)) {
-                    rc = err_set(e, "%s: instance_id '%s' also on line %d", where, m->instance_id,
-                                 g->metas[i].line);
-                    break;
-                }
-        }
-        if (rc != 0) {
-            free(text);
-            goto fail;
-        }
-    }
-    free(text);
     if (read_listing(g->result_dir, &g->files, e) != 0)
         goto fail;
     return 0;

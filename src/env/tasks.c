@@ -237,6 +237,35 @@ static int load_knowledge(env_task *t, const char *dir, const char *where, err_t
     return 0;
 }
 
+typedef struct load_ctx {
+    env_tasks *ts;
+    const env_task_opts *o;
+    size_t cap;
+} load_ctx;
+
+static int load_line(json_t *obj, const char *where, int line, void *ctx, err_t *e)
+{
+    load_ctx *c = ctx;
+    env_tasks *ts = c->ts;
+    if (ts->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        ts->items = xrealloc(ts->items, c->cap * sizeof *ts->items);
+    }
+    env_task *t = &ts->items[ts->n++];
+    memset(t, 0, sizeof *t);
+    t->line = line;
+    int rc = parse_task(obj, t, where, e);
+    for (size_t i = 0; rc == 0 && i + 1 < ts->n; i++)
+        if (!strcmp(ts->items[i].instance_id, t->instance_id))
+            rc = err_set(e, "%s: instance_id '%s' also on line %d", where, t->instance_id,
+                         ts->items[i].line);
+    if (rc == 0)
+        rc = resolve(ts, t, c->o, where, e);
+    if (rc == 0 && !t->skip)
+        rc = load_knowledge(t, c->o->documents_dir, where, e);
+    return rc;
+}
+
 int env_tasks_load(const char *path, const env_task_opts *o, env_tasks *ts, err_t *e)
 {
     memset(ts, 0, sizeof *ts);
@@ -245,63 +274,14 @@ int env_tasks_load(const char *path, const env_task_opts *o, env_tasks *ts, err_
     env_task_opts none = {0};
     if (!o)
         o = &none;
-    size_t len;
-    char *text = NULL;
     if ((o->db_names == NULL) != (o->db_urls == NULL) ||
         (o->db_names && o->db_names->len != o->db_urls->len)) {
         err_set(e, "database map: names and URLs differ in number");
         goto fail;
     }
-    text = file_read(path, &len, e);
-    if (!text)
+    load_ctx c = {ts, o, 0};
+    if (env_jsonl_each(path, load_line, &c, e) != 0)
         goto fail;
-    size_t cap = 0;
-    int line = 0;
-    for (char *s = text, *nl; s < text + len; s = nl + 1) {
-        line++;
-        nl = memchr(s, '\n', (size_t)(text + len - s));
-        if (!nl)
-            nl = text + len;
-        size_t n = (size_t)(nl - s);
-        while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (!n)
-            continue;
-        char where[512];
-        snprintf(where, sizeof where, "%s:%d", path, line);
-        json_error_t je;
-        json_t *obj = json_loadb(s, n, 0, &je);
-        if (!obj || !json_is_object(obj)) {
-            err_set(e, "%s: not a JSON object (%s)", where, obj ? "another JSON value" : je.text);
-            json_decref(obj);
-            goto fail;
-        }
-        if (ts->n == cap) {
-            cap = cap ? cap * 2 : 256;
-            ts->items = xrealloc(ts->items, cap * sizeof *ts->items);
-        }
-        env_task *t = &ts->items[ts->n++];
-        memset(t, 0, sizeof *t);
-        t->line = line;
-        int rc = parse_task(obj, t, where, e);
-        json_decref(obj);
-        if (rc == 0) {
-            for (size_t i = 0; i + 1 < ts->n; i++)
-                if (!strcmp(ts->items[i].instance_id, t->instance_id)) {
-                    rc = err_set(e, "%s: instance_id '%s' also on line %d", where,
-                                 t->instance_id, ts->items[i].line);
-                    break;
-                }
-        }
-        if (rc == 0)
-            rc = resolve(ts, t, o, where, e);
-        if (rc == 0 && !t->skip)
-            rc = load_knowledge(t, o->documents_dir, where, e);
-        if (rc != 0)
-            goto fail;
-    }
-    free(text);
-    text = NULL;
     for (size_t k = 0; o->db_names && k < o->db_names->len; k++) {
         int used = 0;
         for (size_t i = 0; i < ts->n && !used; i++)
@@ -314,7 +294,6 @@ int env_tasks_load(const char *path, const env_task_opts *o, env_tasks *ts, err_
     }
     return 0;
 fail:
-    free(text);
     env_tasks_free(ts);
     return -1;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../env/demo.h"
+#include "../env/env.h"
 #include "../model/train.h"
 #include "config.h"
 #include "report.h"
@@ -50,41 +51,13 @@ static char *path_of(const char *dir, const char *rel)
     return buf_take(&b);
 }
 
-/* Calls fn on each JSON object line of path. */
-typedef int (*line_fn)(json_t *j, void *ctx, err_t *e);
-static int each_line(const char *path, line_fn fn, void *ctx, err_t *e)
-{
-    size_t n;
-    char *text = file_read(path, &n, e);
-    if (!text)
-        return -1;
-    int rc = 0, line = 0;
-    for (char *s = text, *nl; s && *s && rc == 0; s = nl ? nl + 1 : NULL) {
-        nl = strchr(s, '\n');
-        if (nl)
-            *nl = 0;
-        line++;
-        if (!*s)
-            continue;
-        json_error_t je;
-        json_t *j = json_loads(s, 0, &je);
-        if (!j)
-            rc = err_set(e, "%s:%d: %s", path, line, je.text);
-        else
-            rc = fn(j, ctx, e);
-        json_decref(j);
-    }
-    free(text);
-    return rc;
-}
-
 typedef struct data_ctx {
     buf_t corpus, rl;
     strlist_t sft_ids;
 } data_ctx;
 
 /* a demonstration: its messages in ChatML into the corpus */
-static int corpus_sft(json_t *j, void *ctx, err_t *e)
+static int corpus_sft(json_t *j, const char *where, int line, void *ctx, err_t *e)
 {
     data_ctx *d = ctx;
     strlist_push(&d->sft_ids, json_string_value(json_object_get(j, "instance_id")));
@@ -100,14 +73,14 @@ static int corpus_sft(json_t *j, void *ctx, err_t *e)
 }
 
 /* a training task: its question into the corpus; into rl.jsonl unless demonstrated */
-static int corpus_task(json_t *j, void *ctx, err_t *e)
+static int corpus_task(json_t *j, const char *where, int line, void *ctx, err_t *e)
 {
     data_ctx *d = ctx;
     buf_printf(&d->corpus, "%s\n", json_string_value(json_object_get(j, "question")));
     if (strlist_index(&d->sft_ids, json_string_value(json_object_get(j, "instance_id"))) < 0) {
-        char *line = json_dumps(j, JSON_COMPACT);
-        buf_printf(&d->rl, "%s\n", line);
-        free(line);
+        char *text = json_dumps(j, JSON_COMPACT);
+        buf_printf(&d->rl, "%s\n", text);
+        free(text);
     }
     return 0;
 }
@@ -129,9 +102,9 @@ static int stage_data(const rl_demo_opts *o, const preset *p, const char *data, 
     strlist_init(&d.sft_ids);
     char *sft = path_of(data, "sft.jsonl"), *train = path_of(data, "train.jsonl");
     char *corpus = path_of(data, "corpus.txt"), *rl = path_of(data, "rl.jsonl");
-    int rc = each_line(sft, corpus_sft, &d, e);
+    int rc = env_jsonl_each(sft, corpus_sft, &d, e);
     if (rc == 0)
-        rc = each_line(train, corpus_task, &d, e);
+        rc = env_jsonl_each(train, corpus_task, &d, e);
     if (rc == 0)
         rc = file_write_atomic(corpus, d.corpus.data, d.corpus.len, e);
     if (rc == 0)

@@ -802,42 +802,33 @@ static int sft_example(run *r, const json_t *msgs, const char *where, int32_t **
     return rc;
 }
 
+typedef struct sft_ctx {
+    run *r;
+    sft_set *set;
+    size_t cap;
+} sft_ctx;
+
+static int sft_line(json_t *j, const char *where, int line, void *ctx, err_t *e)
+{
+    sft_ctx *c = ctx;
+    sft_set *set = c->set;
+    if (set->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        set->tok = xrealloc(set->tok, c->cap * sizeof *set->tok);
+        set->mask = xrealloc(set->mask, c->cap * sizeof *set->mask);
+        set->len = xrealloc(set->len, c->cap * sizeof *set->len);
+    }
+    int rc = sft_example(c->r, json_object_get(j, "messages"), where, &set->tok[set->n],
+                         &set->mask[set->n], &set->len[set->n], e);
+    if (rc == 0)
+        set->n++;
+    return rc;
+}
+
 static int sft_load(run *r, const char *path, sft_set *set, err_t *e)
 {
-    size_t n;
-    char *text = file_read(path, &n, e);
-    if (!text)
-        return -1;
-    int rc = 0, line = 0;
-    size_t cap = 0;
-    for (char *s = text, *nl; s && *s && rc == 0; s = nl ? nl + 1 : NULL) {
-        nl = strchr(s, '\n');
-        if (nl)
-            *nl = 0;
-        line++;
-        if (!*s)
-            continue;
-        char where[4200];
-        snprintf(where, sizeof where, "%s:%d", path, line);
-        json_error_t je;
-        json_t *j = json_loads(s, 0, &je);
-        if (!j) {
-            rc = err_set(e, "%s: %s", where, je.text);
-            break;
-        }
-        if (set->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            set->tok = xrealloc(set->tok, cap * sizeof *set->tok);
-            set->mask = xrealloc(set->mask, cap * sizeof *set->mask);
-            set->len = xrealloc(set->len, cap * sizeof *set->len);
-        }
-        rc = sft_example(r, json_object_get(j, "messages"), where, &set->tok[set->n],
-                         &set->mask[set->n], &set->len[set->n], e);
-        if (rc == 0)
-            set->n++;
-        json_decref(j);
-    }
-    free(text);
+    sft_ctx c = {r, set, 0};
+    int rc = env_jsonl_each(path, sft_line, &c, e);
     if (rc == 0 && set->n == 0)
         rc = err_set(e, "%s: no conversations", path);
     return rc;
