@@ -699,10 +699,7 @@ static int grpo_eval_loss(run *r, env_mcp *mcp, env_executor *x, const env_task 
     if (rc == 0) {
         grpo_loss_opts lo = loss_opts(hp, 1, grpo_mask_tokens(ro.mask, n, T));
         grpo_mb mb = {.o = &lo, .B = n, .T = T, .mask = ro.mask, .ref_logp = ref, .adv = ro.adv};
-        rc = grpo_mb_begin(&mb, e);
-        if (rc == 0)
-            rc = grpo_mb_eval(&mb, logp, NULL, NULL, e);
-        grpo_mb_end(&mb);
+        rc = grpo_mb_eval(&mb, logp, NULL, NULL, e); /* begins and ends the micro-batch */
         *loss = mb.m.loss;
         *reward = ro.ast.reward;
     }
