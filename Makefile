@@ -32,7 +32,7 @@ TEST_SRC = $(filter-out tests/fuzz/%,$(sort $(wildcard tests/*/*.c))) tests/main
 LIB_OBJ  = $(LIB_SRC:%.c=$(B)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps test asan fuzz bench bench-kernels bench-train clean check-build serve
+.PHONY: all deps test asan fuzz bench bench-kernels bench-train clean check-build serve demo
 
 all: deps
 	@$(MAKE) --no-print-directory check-build MODE=release
@@ -56,7 +56,13 @@ $(B)/%.o: %.c
 test: all
 	@tests/run-all build/release
 
-# The main job for now: serve a database over MCP (Streamable HTTP at
+# The main job: the demo (a database, a model from scratch, a warm start,
+# GRPO through MCP, held-out accuracy, a report) in retrain-demo/.
+DEMO_ARGS ?=
+demo: all
+	./retrain demo $(DEMO_ARGS)
+
+# Serve a database over MCP (Streamable HTTP at
 # http://127.0.0.1:8000/mcp, where the guide's configs point).
 DB_URL ?= sqlite:///$(abspath ../shared/spider2/databases/chinook.sqlite)
 serve: all
