@@ -15,6 +15,9 @@
 #include "report.h"
 #include "train.h"
 
+/* max_turns is the environment's 20 (the demonstrations' prompts say so:
+ * the prompt the model is trained on is the one it is run with); the
+ * completion budget is what bounds an episode. */
 typedef struct preset {
     int n_train, n_eval, n_sft;
     int vocab, layers, hidden, heads;
@@ -30,13 +33,13 @@ static const preset k_full = {.n_train = 300, .n_eval = 60, .n_sft = 50,
                               .sft_steps = 300, .sft_batch = 4, .sft_lr = 3e-3,
                               .grpo_steps = 40, .grpo_batch = 8, .grpo_accum = 2, .grpo_gens = 4,
                               .eval_every = 10, .grpo_lr = 5e-4,
-                              .max_turns = 6, .turn_tokens = 128, .completion_tokens = 1024};
+                              .max_turns = 20, .turn_tokens = 128, .completion_tokens = 1024};
 static const preset k_quick = {.n_train = 30, .n_eval = 6, .n_sft = 6,
                                .vocab = 600, .layers = 2, .hidden = 96, .heads = 4,
                                .sft_steps = 60, .sft_batch = 2, .sft_lr = 1e-2,
                                .grpo_steps = 2, .grpo_batch = 4, .grpo_accum = 1, .grpo_gens = 2,
                                .eval_every = 2, .grpo_lr = 1e-3,
-                               .max_turns = 5, .turn_tokens = 96, .completion_tokens = 1024};
+                               .max_turns = 20, .turn_tokens = 96, .completion_tokens = 1024};
 
 static double now_s(void)
 {
