@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../src/rl/train.h"
 #include "../support/proc.h"
@@ -366,4 +367,78 @@ TEST(train_goes_on_when_the_mcp_server_dies)
     CHECK_MSG(count >= 4, "the server started %d times", count);
     free(log);
     json_decref(m);
+}
+
+/* `retrain train` killed (SIGKILL) in the middle of a run, then resumed
+ * from its run folder: the metrics of every step equal an uninterrupted
+ * run's. The real engine samples (the chat fixture, LoRA), so this covers
+ * the sampler's streams and the adapter and optimizer state on disk. */
+static void kill_config(const char *path, const char *demo, const char *run)
+{
+    char text[16384];
+    snprintf(text, sizeof text,
+             "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\", \"peft_config\": "
+             "{\"r\": 2, \"target_modules\": [\"q_proj\", \"v_proj\"]}},"
+             " \"environment\": {\"env_specific_config\": {\"spider2_data_path\": "
+             "\"%s/train.jsonl\", \"gold_dir\": \"%s/gold\", \"database_dir\": \"%s\","
+             " \"max_steps\": 2, \"max_turn_tokens\": 12}},"
+             " \"algorithm\": {\"name\": \"grpo\", \"hyperparameters\": {\"learning_rate\": 0.01,"
+             " \"batch_size\": 4, \"num_generations\": 2, \"max_length\": 40,"
+             " \"max_prompt_length\": 8192, \"max_steps\": 6, \"logging_steps\": 1,"
+             " \"save_steps\": 1, \"seed\": 9, \"warmup_steps\": 2}},"
+             " \"reward_setup\": {\"rollout_reward_configs\": {\"format\": {}}},"
+             " \"logging_level\": \"WARNING\", \"output_dir\": \"%s\"}",
+             test_root(), demo, demo, demo, run);
+    err_t e;
+    file_write_atomic(path, text, strlen(text), &e);
+}
+
+TEST(train_killed_mid_run_resumes_to_the_same_metrics)
+{
+    char demo[4400], cfga[4400], cfgb[4400], runa[4400], runb[4400], ck[4600];
+    snprintf(demo, sizeof demo, "%s/demo-kill", test_tmpdir());
+    snprintf(cfga, sizeof cfga, "%s/kill-a.json", test_tmpdir());
+    snprintf(cfgb, sizeof cfgb, "%s/kill-b.json", test_tmpdir());
+    snprintf(runa, sizeof runa, "%s/kill-a", test_tmpdir());
+    snprintf(runb, sizeof runb, "%s/kill-b", test_tmpdir());
+    char *dargs[] = {"demo-data", demo, "--train", "20", "--eval", "2", "--sft", "1", NULL};
+    char *out = NULL, *err = NULL;
+    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
+    free(out);
+    free(err);
+    kill_config(cfga, demo, runa);
+    kill_config(cfgb, demo, runb);
+    char *args_a[] = {"train", cfga, "--quiet", NULL};
+    int rc = retrain_run(NULL, args_a, &out, &err, 600000);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    /* run b: killed once its second checkpoint is on disk */
+    char *argv_b[] = {(char *)test_retrain_bin(), "train", cfgb, "--quiet", NULL};
+    child_t c;
+    CHECK(child_start(&c, argv_b, NULL) == 0);
+    snprintf(ck, sizeof ck, "%s/checkpoint-2/trainer_state.json", runb);
+    for (int i = 0; i < 6000 && !file_exists(ck); i++)
+        usleep(10000);
+    CHECK_MSG(file_exists(ck), "%s never appeared", ck);
+    child_kill(&c);
+    snprintf(ck, sizeof ck, "%s/checkpoint-6", runb);
+    CHECK_MSG(!file_exists(ck), "the run finished before it was killed");
+    char *args_b[] = {"train", cfgb, "--quiet", "--resume", runb, NULL};
+    rc = retrain_run(NULL, args_b, &out, &err, 600000);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
+    free(out);
+    free(err);
+    json_t *a = metrics_of(runa), *b = metrics_of(runb);
+    CHECK(a && b && json_array_size(a) == 6 && json_array_size(b) == 6);
+    const char *keys[] = {"loss", "grad_norm", "reward", "entropy", "learning_rate",
+                          "completions/mean_length", "num_tokens"};
+    for (size_t i = 0; a && b && i < json_array_size(a) && i < json_array_size(b); i++)
+        for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+            double x = num(json_array_get(a, i), keys[k]), y = num(json_array_get(b, i), keys[k]);
+            CHECK_MSG(x == y, "step %zu %s: %.9g uninterrupted, %.9g killed and resumed", i + 1,
+                      keys[k], x, y);
+        }
+    json_decref(a);
+    json_decref(b);
 }
