@@ -209,8 +209,13 @@ static int stage_grpo(const rl_demo_opts *o, const preset *p, const char *out, c
         "eval_steps", every, "eval_on_start", 1, "temperature", 1.0, "beta", 0.0, "loss_type",
         "dapo", "lr_scheduler_type", "constant", "gradient_checkpointing", 0, "seed",
         (json_int_t)o->seed);
-    json_t *rewards = json_pack("{s:{s:f}, s:{s:f}, s:{s:f}}", "execution_accuracy", "weight",
-                                1.0, "sql_executes", "weight", 0.2, "format", "weight", 0.1);
+    /* The partial rewards count only for episodes that used the tools:
+     * without the verifier, GRPO learns to skip them and answer at once
+     * with any query that runs. */
+    json_t *rewards = json_pack(
+        "{s:{s:f}, s:{s:f, s:[s], s:f}, s:{s:f, s:[s], s:f}}", "execution_accuracy", "weight", 1.0,
+        "sql_executes", "weight", 0.2, "verifiers", "tool_use", "verifier_penalty", 1.0, "format",
+        "weight", 0.1, "verifiers", "tool_use", "verifier_penalty", 1.0);
     json_t *cfg = json_pack(
         "{s:{s:s}, s:o, s:{s:s, s:o}, s:{s:o}, s:s, s:{s:s, s:i}, s:s, s:s}", "model",
         "name_or_path", model, "environment", env_section(data, tasks, p), "algorithm", "name",
