@@ -22,22 +22,6 @@ static int exists_in(const char *dir, const char *rel)
     return file_exists(p);
 }
 
-static json_t *metrics_of(const char *run)
-{
-    char p[4400];
-    snprintf(p, sizeof p, "%s/logs/metrics.jsonl", run);
-    size_t n;
-    err_t e;
-    char *text = file_read(p, &n, &e);
-    if (!text)
-        return NULL;
-    json_t *a = json_array();
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-        json_array_append_new(a, json_loads(line, 0, NULL));
-    free(text);
-    return a;
-}
-
 static double num(const json_t *o, const char *k)
 {
     return json_number_value(json_object_get(o, k));
@@ -67,7 +51,7 @@ TEST(demo_quick_runs_every_stage)
     /* GRPO's log: the evaluation before its first step, then its steps */
     char run[4500];
     snprintf(run, sizeof run, "%s/grpo", dir);
-    json_t *m = metrics_of(run);
+    json_t *m = run_metrics(run);
     CHECK(m && json_array_size(m) == 3);
     CHECK(num(json_array_get(m, 0), "step") == 0 &&
           json_object_get(json_array_get(m, 0), "eval_accuracy"));
@@ -140,7 +124,7 @@ static int learn_run(const char *dir, const char *name, int steps, json_t **metr
         fprintf(stderr, "retrain train %s: exit %d: %s\n", cfg, rc, err);
     free(out);
     free(err);
-    *metrics = rc == 0 ? metrics_of(run) : NULL;
+    *metrics = rc == 0 ? run_metrics(run) : NULL;
     return rc;
 }
 

@@ -48,23 +48,6 @@ static void write_config(const char *path, const char *run, const char *hp_extra
     file_write_atomic(path, text, strlen(text), &e);
 }
 
-/* metrics.jsonl as an array of objects */
-static json_t *metrics_of(const char *run)
-{
-    char p[4400];
-    snprintf(p, sizeof p, "%s/logs/metrics.jsonl", run);
-    size_t n;
-    err_t e;
-    char *text = file_read(p, &n, &e);
-    if (!text)
-        return NULL;
-    json_t *a = json_array();
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-        json_array_append_new(a, json_loads(line, 0, NULL));
-    free(text);
-    return a;
-}
-
 static double num(const json_t *o, const char *k)
 {
     return json_number_value(json_object_get(o, k));
@@ -120,7 +103,7 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
     write_config(cfgb, runb, NULL, NULL);
     err_t e;
     CHECK_MSG(run_scripted(cfg, NULL, 0, &e) == 0, "%s", e.msg);
-    json_t *a = metrics_of(runa);
+    json_t *a = run_metrics(runa);
     CHECK(a && json_array_size(a) == 3);
     for (size_t i = 0; i < 3; i++) {
         const json_t *m = json_array_get(a, i);
@@ -161,10 +144,10 @@ TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
     CHECK(file_exists(ck));
     /* stopped after one step, resumed from the run folder */
     CHECK_MSG(run_scripted(cfgb, NULL, 1, &e) == 0, "%s", e.msg);
-    json_t *b1 = metrics_of(runb);
+    json_t *b1 = run_metrics(runb);
     CHECK(b1 && json_array_size(b1) == 1);
     CHECK_MSG(run_scripted(cfgb, runb, 0, &e) == 0, "%s", e.msg);
-    json_t *b = metrics_of(runb);
+    json_t *b = run_metrics(runb);
     CHECK(b && json_array_size(b) == 3);
     const char *keys[] = {"loss", "grad_norm", "reward", "kl", "entropy", "learning_rate",
                           "clip_ratio/region_mean", "num_tokens"};
@@ -271,7 +254,7 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
     free(out);
     free(err);
-    json_t *m = metrics_of(run);
+    json_t *m = run_metrics(run);
     /* step 0 (the evaluation before training), then steps 1..6 */
     CHECK(m && json_array_size(m) == 7);
     CHECK(num(json_array_get(m, 0), "step") == 0 && !json_object_get(json_array_get(m, 0), "loss"));
@@ -345,7 +328,7 @@ TEST(train_goes_on_when_the_mcp_server_dies)
     static const char *answer[] = {"<answer>SELECT 1</answer>"};
     ep_script scripts[2] = {{explore, 3}, {answer, 1}};
     CHECK_MSG(run_with(cfg, NULL, 0, scripts, 2, &e) == 0, "%s", e.msg);
-    json_t *m = metrics_of(run);
+    json_t *m = run_metrics(run);
     CHECK(m && json_array_size(m) == 3);
     for (size_t i = 0; i < json_array_size(m); i++) {
         const json_t *s = json_array_get(m, i);
@@ -429,7 +412,7 @@ TEST(train_killed_mid_run_resumes_to_the_same_metrics)
     CHECK_MSG(rc == 0, "exit %d: %s", rc, err);
     free(out);
     free(err);
-    json_t *a = metrics_of(runa), *b = metrics_of(runb);
+    json_t *a = run_metrics(runa), *b = run_metrics(runb);
     CHECK(a && b && json_array_size(a) == 6 && json_array_size(b) == 6);
     const char *keys[] = {"loss", "grad_norm", "reward", "entropy", "learning_rate",
                           "completions/mean_length", "num_tokens"};

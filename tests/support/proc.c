@@ -1,6 +1,8 @@
 /* Test support: child processes with pipes. */
 #include "proc.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -183,4 +185,23 @@ int child_run(char *const argv[], char **out, char **err, int timeout_ms)
     *err = child_read_stderr(&c); /* before the wait, which closes the pipe */
     *out = buf_take(&b);
     return child_wait(&c, timeout_ms);
+}
+
+json_t *run_metrics(const char *run_dir)
+{
+    buf_t p;
+    buf_init(&p);
+    buf_printf(&p, "%s/logs/metrics.jsonl", run_dir);
+    size_t n;
+    err_t e;
+    char *text = file_read(p.data, &n, &e);
+    buf_free(&p);
+    if (!text)
+        return NULL;
+    json_t *a = json_array();
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        json_array_append_new(a, json_loads(line, 0, NULL));
+    free(text);
+    return a;
 }

@@ -39,4 +39,9 @@ int child_run(char *const argv[], char **out, char **err, int timeout_ms);
  * (args NULL-terminated, at most 60). */
 int retrain_run(const char *sub, char *const args[], char **out, char **err, int timeout_ms);
 
+/* A run folder's logs/metrics.jsonl as an array of its objects; NULL when
+ * the file cannot be read. */
+struct json_t;
+struct json_t *run_metrics(const char *run_dir);
+
 #endif
