@@ -130,7 +130,7 @@ int cmd_new_model(int argc, char **argv)
     err_t e;
     struct stat st;
     if (stat(out, &st) == 0 && (!S_ISDIR(st.st_mode) || dir_nonempty(out))) {
-        fprintf(stderr, "retrain new-model: %s %s\n", out,
+        fprintf(stderr, "retrain new-model: %s: %s\n", out,
                 S_ISDIR(st.st_mode) ? "exists and is not empty (give a new directory)"
                                     : "exists and is not a directory");
         goto out;
