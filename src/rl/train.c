@@ -518,18 +518,24 @@ static void keep_examples(run *r, long step, const rollouts *ro)
     int pick[2] = {best, worst};
     for (int k = 0; k < (best == worst ? 1 : 2); k++) {
         int i = pick[k];
-        buf_t text;
+        buf_t raw, text;
+        buf_init(&raw);
         buf_init(&text);
-        ep_format(&ro->eps[i], &text);
+        ep_format(&ro->eps[i], &raw);
+        /* sampled bytes need not be UTF-8; JSON strings must be */
+        utf8_append_lossy(&text, raw.data ? raw.data : "", raw.len);
         const env_task *t = ro->et[i / ro->G];
         json_t *j = json_pack("{sI,ss,ss,sf,ss}", "step", (json_int_t)step, "task", t->instance_id,
                               "question", t->question ? t->question : "", "reward",
                               ro->rr.total[i], "text", text.data ? text.data : "");
-        char *line = json_dumps(j, JSON_COMPACT);
-        fprintf(r->examples, "%s\n", line);
-        fflush(r->examples);
+        char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (line) {
+            fprintf(r->examples, "%s\n", line);
+            fflush(r->examples);
+        }
         free(line);
         json_decref(j);
+        buf_free(&raw);
         buf_free(&text);
     }
 }
