@@ -57,9 +57,11 @@
  * A tool message's content is the exact text the MCP server's tool returns
  * (produced by the server core's tools/call on the generated database);
  * rendered by the ChatML template it is the <tool_response> block an episode
- * inserts. The tool descriptions in the system text name the database by
- * its absolute path, as a training run's server does (they name the SQLite
- * library's version too): a moved OUTDIR gives prompts that differ there. */
+ * inserts. The tool descriptions in the system text name the database as
+ * "demo.sqlite", what `DB_URL=sqlite:///demo.sqlite retrain mcp-db` says when
+ * run in OUTDIR (a training config's mcpServers can run it so, with "cwd":
+ * retrain demo does), not by its path, so the file does not depend on where
+ * OUTDIR is (they name the SQLite library's version, as the server's do). */
 #ifndef RETRAIN_ENV_DEMO_H
 #define RETRAIN_ENV_DEMO_H
 

@@ -84,6 +84,20 @@ static int srv_call(tool_srv *s, const char *name, json_t *args, buf_t *text, er
     return rc;
 }
 
+/* s with every occurrence of from replaced by to (a new string). */
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+    buf_t b;
+    buf_init(&b);
+    size_t n = strlen(from);
+    for (const char *q; n && (q = strstr(s, from)); s = q + n) {
+        buf_append(&b, s, (size_t)(q - s));
+        buf_puts(&b, to);
+    }
+    buf_puts(&b, s);
+    return buf_take(&b);
+}
+
 static void message(json_t *msgs, const char *role, const char *name, const char *content)
 {
     json_t *m = json_pack("{s:s}", "role", role);
@@ -143,7 +157,12 @@ int demo_sft_build(const char *db_path, const demo_taskset *ts, int n_sft, buf_t
     for (size_t i = 0; i < nt; i++) {
         json_t *t = json_array_get(jt, i);
         tools[i].name = json_string_value(json_object_get(t, "name"));
-        descs[i] = xstrdup(json_string_value(json_object_get(t, "description")));
+        /* The descriptions name the database file: name it as a server run
+         * in OUTDIR with DB_URL=sqlite:///demo.sqlite does, not by this
+         * machine's path, so that the same seed writes the same bytes
+         * wherever OUTDIR is. */
+        descs[i] = replace_all(json_string_value(json_object_get(t, "description")), db_path,
+                               "demo.sqlite");
         tools[i].description = descs[i];
         tools[i].input_schema = json_object_get(t, "inputSchema");
     }
@@ -282,14 +301,9 @@ int demo_write(const char *outdir, const demo_opts *o, demo_summary *sum, err_t 
         return err_set(e, "task counts must be >= 0");
     if (dir_make(outdir, e) != 0)
         return -1;
-    /* the absolute path: the tool descriptions in the demonstrations name
-     * the database as a training run's server (DB_URL=sqlite:////abs/path)
-     * will */
-    char *abs = realpath(outdir, NULL);
     buf_t db_path;
     buf_init(&db_path);
-    buf_printf(&db_path, "%s/demo.sqlite", abs ? abs : outdir);
-    free(abs);
+    buf_printf(&db_path, "%s/demo.sqlite", outdir);
     demo_taskset ts = {0};
     int rc = -1;
     if (demo_db_create(db_path.data, o->seed, sum->rows, e) != 0 ||

@@ -23,6 +23,7 @@ typedef struct client_stdio {
     char *command;  /* as configured */
     strlist_t args; /* argv[1..] */
     strlist_t env;  /* "K=V" the config adds */
+    char *cwd;      /* the folder it runs in, or NULL: ours */
     pid_t pid;      /* 0 when not running */
     int in_fd, out_fd, err_fd;
     buf_t rbuf; /* stdout bytes read, unread ones from roff */

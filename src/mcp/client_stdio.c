@@ -461,6 +461,7 @@ int stdio_wait(mcp_client *c, json_t *id, uint64_t deadline_ns, json_t **resp, e
 void stdio_deinit(client_stdio *io)
 {
     free(io->command);
+    free(io->cwd);
     strlist_free(&io->args);
     strlist_free(&io->env);
     buf_free(&io->rbuf);

@@ -620,7 +620,7 @@ static int parse_mcp_servers(cfg_config *c, json_t *v, const char *where, err_t 
     int rc = 0;
     const char *name;
     json_t *s;
-    static const char *const keys[] = {"command", "args", "env", "type", "url", NULL};
+    static const char *const keys[] = {"command", "args", "env", "cwd", "type", "url", NULL};
     c->mcp = xcalloc(json_object_size(v) + 1, sizeof *c->mcp);
     json_object_foreach(v, name, s) {
         char path[256];
@@ -636,7 +636,8 @@ static int parse_mcp_servers(cfg_config *c, json_t *v, const char *where, err_t 
         }
         char *type = NULL;
         if (check_keys(s, path, keys, e) != 0 || get_str(s, "command", path, &m->command, e) != 0 ||
-            get_str(s, "url", path, &m->url, e) != 0 || get_str(s, "type", path, &type, e) != 0) {
+            get_str(s, "url", path, &m->url, e) != 0 || get_str(s, "type", path, &type, e) != 0 ||
+            get_str(s, "cwd", path, &m->cwd, e) != 0) {
             rc = -1;
             free(type);
             break;
@@ -937,6 +938,7 @@ void cfg_free(cfg_config *c)
         cfg_mcp_server *m = &c->mcp[i];
         free(m->name);
         free(m->command);
+        free(m->cwd);
         free(m->url);
         strlist_free(&m->args);
         strlist_free(&m->env_names);
@@ -967,6 +969,32 @@ int cfg_prompts_per_step(const cfg_config *c)
 /* ---- writing back */
 
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *cfg_mcp_json(const cfg_config *c)
+{
+    json_t *ms = json_object();
+    for (int i = 0; i < c->n_mcp; i++) {
+        const cfg_mcp_server *m = &c->mcp[i];
+        json_t *o = json_object();
+        if (m->command) {
+            json_t *a = json_array(), *env = json_object();
+            for (size_t k = 0; k < m->args.len; k++)
+                json_array_append_new(a, json_string(m->args.items[k]));
+            for (size_t k = 0; k < m->env_names.len; k++)
+                json_object_set_new(env, m->env_names.items[k], json_string(m->env_values.items[k]));
+            json_object_set_new(o, "command", json_string(m->command));
+            json_object_set_new(o, "args", a);
+            json_object_set_new(o, "env", env);
+            if (m->cwd)
+                json_object_set_new(o, "cwd", json_string(m->cwd));
+        } else {
+            json_object_set_new(o, "type", json_string("http"));
+            json_object_set_new(o, "url", json_string(m->url));
+        }
+        json_object_set_new(ms, m->name, o);
+    }
+    return ms;
+}
 
 json_t *cfg_to_json(const cfg_config *c)
 {
@@ -1052,28 +1080,8 @@ json_t *cfg_to_json(const cfg_config *c)
     json_object_set_new(root, "prompt_source", str_or_null(c->prompt_source));
     json_object_set_new(root, "output_dir", json_string(c->output_dir));
     json_object_set_new(root, "seed", json_integer((json_int_t)hp->seed));
-    if (c->n_mcp) {
-        json_t *ms = json_object();
-        for (int i = 0; i < c->n_mcp; i++) {
-            const cfg_mcp_server *m = &c->mcp[i];
-            json_t *o = json_object();
-            if (m->command) {
-                json_t *a = json_array(), *env = json_object();
-                for (size_t k = 0; k < m->args.len; k++)
-                    json_array_append_new(a, json_string(m->args.items[k]));
-                for (size_t k = 0; k < m->env_names.len; k++)
-                    json_object_set_new(env, m->env_names.items[k], json_string(m->env_values.items[k]));
-                json_object_set_new(o, "command", json_string(m->command));
-                json_object_set_new(o, "args", a);
-                json_object_set_new(o, "env", env);
-            } else {
-                json_object_set_new(o, "type", json_string("http"));
-                json_object_set_new(o, "url", json_string(m->url));
-            }
-            json_object_set_new(ms, m->name, o);
-        }
-        json_object_set_new(root, "mcpServers", ms);
-    }
+    if (c->n_mcp)
+        json_object_set_new(root, "mcpServers", cfg_mcp_json(c));
     if (c->eval) {
         json_t *ev = json_pack("{so,so,si,sf,si}", "data_path", str_or_null(c->eval_data_path),
                                "conversations", str_or_null(c->eval_conversations), "max_tasks",

@@ -37,7 +37,7 @@
  *   output_dir         the run folder (default trainer_output/spider2-{type})
  *   seed               the run's seed (the same as hyperparameters.seed;
  *                      both given must agree)
- *   mcpServers         Claude-style {NAME: {command, args, env} | {type
+ *   mcpServers         Claude-style {NAME: {command, args, env, cwd} | {type
  *                      "http", url}}, or the path of a file holding
  *                      {"mcpServers": {...}}. Wins over mcp_server_url (with a
  *                      warning). Neither: the caller decides (the built-in
@@ -117,6 +117,7 @@ typedef struct cfg_mcp_server {
     char *command;               /* stdio: the program; NULL for HTTP */
     strlist_t args;
     strlist_t env_names, env_values;
+    char *cwd;                   /* stdio: the folder it runs in, or NULL */
     char *url;                   /* HTTP: the endpoint; NULL for stdio */
 } cfg_mcp_server;
 
@@ -183,6 +184,9 @@ json_t *cfg_to_json(const cfg_config *c);
 /* Writes cfg_to_json (indented; numbers with 15 significant digits, so
  * 1e-5 is written 1e-5, not 1.0000000000000001e-05) to path atomically. */
 int cfg_write_resolved(const cfg_config *c, const char *path, err_t *e);
+/* mcpServers as a client config's {NAME: {command, args, env, cwd} |
+ * {type, url}} (a new reference; {} when there are none). */
+json_t *cfg_mcp_json(const cfg_config *c);
 /* Prompts (tasks) per optimizer step: batch_size * accum / G. */
 int cfg_prompts_per_step(const cfg_config *c);
 

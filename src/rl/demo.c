@@ -222,6 +222,14 @@ static int stage_grpo(const rl_demo_opts *o, const preset *p, const char *out, c
         "grpo", "hyperparameters", hp, "reward_setup", "rollout_reward_configs", rewards,
         "prompt_source", tasks, "eval", "data_path", eval, "loss_tasks", 4, "output_dir", run,
         "logging_level", "WARNING");
+    /* the database's server runs in the data folder, so its tools name the
+     * database as the demonstrations do ("demo.sqlite"): the prompts do not
+     * depend on where the demo's folder is */
+    json_t *servers = json_pack(
+        "{s:{s:s, s:[s], s:s, s:{s:s, s:s, s:s}}}", "demo", "command",
+        o->mcp_command ? o->mcp_command : "retrain", "args", "mcp-db", "cwd", data, "env",
+        "DB_URL", "sqlite:///demo.sqlite", "MCP_DB_READ_ONLY", "1", "QUERY_TIMEOUT_MS", "30000");
+    json_object_set_new(cfg, "mcpServers", servers);
     int rc = write_json(cfg_path, cfg, e);
     json_decref(cfg);
     if (rc == 0)

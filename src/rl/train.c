@@ -227,37 +227,19 @@ static int load_data(run *r, err_t *e)
     return rc;
 }
 
+/* The user's servers as a client config, or NULL: the built-in ones. */
+static json_t *user_servers(const cfg_config *c)
+{
+    if (c->n_mcp > 0)
+        return json_pack("{s:o}", "mcpServers", cfg_mcp_json(c));
+    if (c->mcp_server_url)
+        return json_pack("{s:s}", "mcp_server_url", c->mcp_server_url);
+    return NULL;
+}
+
 static int start_servers(run *r, err_t *e)
 {
-    cfg_config *c = r->cfg;
-    json_t *conf = NULL;
-    if (c->n_mcp > 0 || c->mcp_server_url) {
-        conf = json_object();
-        if (c->n_mcp > 0) {
-            json_t *servers = json_object();
-            for (int i = 0; i < c->n_mcp; i++) {
-                const cfg_mcp_server *s = &c->mcp[i];
-                json_t *one = json_object();
-                if (s->url) {
-                    json_object_set_new(one, "url", json_string(s->url));
-                } else {
-                    json_object_set_new(one, "command", json_string(s->command));
-                    json_t *args = json_array(), *env = json_object();
-                    for (size_t k = 0; k < s->args.len; k++)
-                        json_array_append_new(args, json_string(s->args.items[k]));
-                    for (size_t k = 0; k < s->env_names.len; k++)
-                        json_object_set_new(env, s->env_names.items[k],
-                                            json_string(s->env_values.items[k]));
-                    json_object_set_new(one, "args", args);
-                    json_object_set_new(one, "env", env);
-                }
-                json_object_set_new(servers, s->name, one);
-            }
-            json_object_set_new(conf, "mcpServers", servers);
-        } else {
-            json_object_set_new(conf, "mcp_server_url", json_string(c->mcp_server_url));
-        }
-    }
+    json_t *conf = user_servers(r->cfg);
     env_mcp_opts mo = {.command = r->o->mcp_command, .query_timeout_ms = 30000, .config = conf,
                        .where = r->o->config_path ? r->o->config_path : "the configuration"};
     r->mcp = env_mcp_new(&r->ts, &mo, e);
@@ -986,8 +968,13 @@ static int evaluate(run *r, eval_out *out, err_t *e)
         if (rc != 0)
             return -1;
         ts = &ets;
-        env_mcp_opts mo = {.command = r->o->mcp_command, .query_timeout_ms = 30000};
+        /* the same servers as training: the user's, or the built-in ones */
+        json_t *conf = user_servers(c);
+        env_mcp_opts mo = {.command = r->o->mcp_command, .query_timeout_ms = 30000,
+                           .config = conf,
+                           .where = r->o->config_path ? r->o->config_path : "the configuration"};
         mcp = env_mcp_new(ts, &mo, e);
+        json_decref(conf);
         own = 1;
         if (!mcp) {
             env_tasks_free(&ets);

@@ -83,7 +83,9 @@ TEST(demo_quick_runs_every_stage)
     free(err);
 }
 
-/* A GRPO run on two fixed tasks from the warm start in dir. */
+/* A GRPO run on two fixed tasks from the warm start in dir, with the
+ * database's server run as the demo runs it (in the data folder: the tool
+ * descriptions are the demonstrations'). */
 static int learn_run(const char *dir, const char *name, int steps, json_t **metrics)
 {
     char cfg[4600], run[4600], tasks[4600], rl[4600], text[16384];
@@ -106,15 +108,17 @@ static int learn_run(const char *dir, const char *name, int steps, json_t **metr
     snprintf(text, sizeof text,
              "{\"model\": {\"name_or_path\": \"%s/sft/checkpoint-200\"},"
              " \"environment\": {\"env_specific_config\": {\"spider2_data_path\": \"%s\","
-             " \"database_dir\": \"%s/data\", \"gold_dir\": \"%s/data/gold\", \"max_steps\": 5,"
+             " \"database_dir\": \"%s/data\", \"gold_dir\": \"%s/data/gold\", \"max_steps\": 20,"
              " \"max_turn_tokens\": 96}},"
-             " \"algorithm\": {\"name\": \"grpo\", \"hyperparameters\": {\"learning_rate\": 1e-4,"
+             " \"algorithm\": {\"name\": \"grpo\", \"hyperparameters\": {\"learning_rate\": 5e-4,"
              " \"batch_size\": 16, \"num_generations\": 8, \"max_length\": 1024,"
              " \"max_steps\": %d, \"logging_steps\": 1, \"save_steps\": 1000,"
              " \"lr_scheduler_type\": \"constant\", \"gradient_checkpointing\": false, \"seed\": 3}},"
              " \"reward_setup\": {\"rollout_reward_configs\": {\"format\": {\"weight\": 1}}},"
+             " \"mcpServers\": {\"demo\": {\"command\": \"%s\", \"args\": [\"mcp-db\"],"
+             " \"cwd\": \"%s/data\", \"env\": {\"DB_URL\": \"sqlite:///demo.sqlite\"}}},"
              " \"output_dir\": \"%s\"}",
-             dir, tasks, dir, dir, steps, run);
+             dir, tasks, dir, dir, steps, test_retrain_bin(), dir, run);
     if (file_write_atomic(cfg, text, strlen(text), &e) != 0)
         return -1;
     char *args[] = {"train", cfg, "--quiet", NULL};
