@@ -311,6 +311,8 @@ TEST(config_bad_input_names_the_key)
          "\"env\": {\"K\": 1}}}}",
          "mcpServers.a.env.K: expected a string, got 1"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"mcpServers\": {}}", "mcpServers: no server is named"},
+        {"{\"model\": {\"name_or_path\": \"/m\"}, \"mcpServers\": {\"a\": {\"command\": \"x\", \"cwd\": 3}}}",
+         "mcpServers.a.cwd: expected a string, got 3"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"mcpServers\": 3}",
          "mcpServers: expected an object or a file path, got 3"},
         {"{\"model\": {\"name_or_path\": \"/m\"}, \"eval\": {\"max_tasks\": -1}}",

@@ -58,6 +58,16 @@ TEST(demo_quick_runs_every_stage)
     CHECK(json_object_get(json_array_get(m, 2), "eval_accuracy") &&
           json_object_get(json_array_get(m, 2), "rewards/execution_accuracy/mean"));
     json_decref(m);
+    /* the server runs in data/ ("cwd"): its tools name the database as the
+     * demonstrations do, not by a path */
+    char p0[4600];
+    snprintf(p0, sizeof p0, "%s/grpo/logs/episodes.jsonl", dir);
+    size_t n0;
+    err_t e0;
+    char *eps = file_read(p0, &n0, &e0);
+    CHECK_MSG(eps && strstr(eps, "database demo.sqlite.") && !strstr(eps, "database /"),
+              "episodes name the database otherwise");
+    free(eps);
     /* the held-out tasks are not among those trained on */
     char p[4600];
     snprintf(p, sizeof p, "%s/data/corpus.txt", dir);
