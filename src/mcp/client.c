@@ -152,6 +152,13 @@ static int parse_entry(mcp_servers *m, const char *name, json_t *ent, const char
             client_free(c);
             return -1;
         }
+        json_t *cwd = json_object_get(ent, "cwd");
+        if (cwd && (!json_is_string(cwd) || !*json_string_value(cwd))) {
+            client_free(c);
+            return err_set(e, "%s: %s.cwd must be a folder's path", where, key);
+        }
+        if (cwd)
+            c->io.cwd = xstrdup(json_string_value(cwd));
     }
     add_client(m, c);
     return 0;

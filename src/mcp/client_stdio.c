@@ -190,6 +190,8 @@ int stdio_start(mcp_client *c, err_t *e)
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, er[1], 2);
+    if (io->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, io->cwd);
     posix_spawnattr_t sa;
     posix_spawnattr_init(&sa);
     sigset_t none, dflt;
