@@ -5,6 +5,7 @@
  * and bad ones are one-line errors with exit status 2. */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -86,6 +87,26 @@ static int run_scripted(const char *cfgpath, const char *resume, long stop_after
     static const char *idle[] = {"I do not know."};
     ep_script scripts[2] = {{answer, 1}, {idle, 1}};
     return run_with(cfgpath, resume, stop_after, scripts, 2, e);
+}
+
+/* `retrain demo-data DIR [ARGS...]` (NULL-terminated); 1 when it worked. */
+static int make_demo_data(const char *dir, ...)
+{
+    char *args[16] = {"demo-data", (char *)dir};
+    int n = 2;
+    va_list ap;
+    va_start(ap, dir);
+    for (char *a; n < 15 && (a = va_arg(ap, char *));)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int rc = retrain_run(NULL, args, &out, &err, 60000);
+    if (rc != 0)
+        fprintf(stderr, "retrain demo-data %s: exit %d: %s\n", dir, rc, err);
+    free(out);
+    free(err);
+    return rc == 0;
 }
 
 TEST(train_grpo_updates_and_a_resumed_run_repeats_the_uninterrupted_one)
@@ -233,11 +254,8 @@ TEST(train_sft_on_demonstrations_lowers_the_loss)
     snprintf(demo, sizeof demo, "%s/demo", test_tmpdir());
     snprintf(cfg, sizeof cfg, "%s/sft.json", test_tmpdir());
     snprintf(run, sizeof run, "%s/sft-run", test_tmpdir());
-    char *dargs[] = {"demo-data", demo, NULL};
     char *out = NULL, *err = NULL;
-    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
-    free(out);
-    free(err);
+    CHECK(make_demo_data(demo, NULL));
     snprintf(text, sizeof text,
              "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\"},"
              " \"algorithm\": {\"name\": \"sft\", \"hyperparameters\": {\"learning_rate\": 0.003,"
@@ -297,11 +315,7 @@ TEST(train_goes_on_when_the_mcp_server_dies)
     snprintf(cfg, sizeof cfg, "%s/dies.json", test_tmpdir());
     snprintf(run, sizeof run, "%s/dies-run", test_tmpdir());
     snprintf(starts, sizeof starts, "%s/server-starts", test_tmpdir());
-    char *dargs[] = {"demo-data", demo, NULL};
-    char *out = NULL, *err = NULL;
-    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
-    free(out);
-    free(err);
+    CHECK(make_demo_data(demo, NULL));
     snprintf(text, sizeof text,
              "{\"model\": {\"name_or_path\": \"%s/tests/fixtures/models/chat\", \"peft_config\": "
              "{\"r\": 2, \"target_modules\": [\"q_proj\"]}},"
@@ -384,11 +398,8 @@ TEST(train_killed_mid_run_resumes_to_the_same_metrics)
     snprintf(cfgb, sizeof cfgb, "%s/kill-b.json", test_tmpdir());
     snprintf(runa, sizeof runa, "%s/kill-a", test_tmpdir());
     snprintf(runb, sizeof runb, "%s/kill-b", test_tmpdir());
-    char *dargs[] = {"demo-data", demo, "--train", "20", "--eval", "2", "--sft", "1", NULL};
     char *out = NULL, *err = NULL;
-    CHECK_MSG(retrain_run(NULL, dargs, &out, &err, 60000) == 0, "%s", err);
-    free(out);
-    free(err);
+    CHECK(make_demo_data(demo, "--train", "20", "--eval", "2", "--sft", "1", NULL));
     kill_config(cfga, demo, runa);
     kill_config(cfgb, demo, runb);
     char *args_a[] = {"train", cfga, "--quiet", NULL};
