@@ -59,7 +59,9 @@ static void usage(FILE *f)
             "  --max-completion-tokens N  tokens after the prompt, the model's and the tools'\n"
             "                     together (default 4096; 0: none)\n"
             "  --mcp-config FILE  the MCP servers to use instead ({\"mcpServers\": {...}}): a\n"
-            "                     database uses the server named after it, else all of them\n"
+            "                     database uses the server named after it, else all of them;\n"
+            "                     a database with a server named after it needs no local\n"
+            "                     copy (--sqlite-dir, --db) unless --direct\n"
             "  --mcp-server-url URL  one Streamable HTTP MCP server that every task shares\n"
             "  --episodes         also write each episode's text as --out/episodes/<id>.txt\n"
             "  --direct           run predicted SQL on direct read-only connections, not MCP\n"
@@ -637,6 +639,16 @@ int cmd_eval(int argc, char **argv)
     env_task_opts to = {.sqlite_dir = s.sqlite_dir, .documents_dir = docs};
     if (s.db_names.len)
         to.db_names = &s.db_names, to.db_urls = &s.db_urls;
+    /* a server named after a task's database serves it: no local copy
+     * needed, unless the SQL is to run on direct connections */
+    strlist_t served;
+    strlist_init(&served);
+    const char *sname;
+    json_t *sv;
+    json_object_foreach(json_object_get(ucfg, "mcpServers"), sname, sv)
+        strlist_push(&served, sname);
+    if (served.len && !s.direct)
+        to.served = &served;
     env_tasks ts;
     env_gold g;
     env_mcp *mcp = NULL;
@@ -699,6 +711,7 @@ done:
     if (have_ts)
         env_tasks_free(&ts);
     free(self);
+    strlist_free(&served);
     free(docs);
     json_decref(ucfg);
     tf_free(m);

@@ -208,6 +208,9 @@ typedef struct env_task_opts {
     /* Database name -> URL (postgresql://, duckdb:///, sqlite:///); an
      * entry wins over the SQLite folder. Every name must be some task's. */
     const strlist_t *db_names, *db_urls;
+    /* Databases that an MCP server of the user's own is named after: their
+     * tasks run through that server, with no database here (no URL). */
+    const strlist_t *served;
 } env_task_opts;
 
 /* Reads a Spider 2.0-Lite, -Snow or -DBT jsonl file. Tasks whose engine or

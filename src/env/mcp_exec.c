@@ -70,7 +70,7 @@ env_mcp *env_mcp_new(const env_tasks *ts, const env_mcp_opts *o, err_t *e)
     json_t *entries = json_object();
     for (size_t i = 0; i < ts->n; i++) {
         const env_task *t = &ts->items[i];
-        if (t->skip || !t->url || !t->db || find_db(m, t->db))
+        if (t->skip || (!t->url && !o->config) || !t->db || find_db(m, t->db))
             continue;
         m->dbs = xrealloc(m->dbs, (m->ndbs + 1) * sizeof *m->dbs);
         mdb *d = &m->dbs[m->ndbs++];

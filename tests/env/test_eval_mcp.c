@@ -898,3 +898,47 @@ TEST(env_cli_eval_shared_http_server)
     free(so), free(se);
     free(tasks), free(db), free(gold), free(out), free(sql), free(abs), free(dbp);
 }
+
+/* A server of the user's config named after the tasks' database serves
+ * them: no local copy of the database is needed (it may live elsewhere).
+ * --direct still needs one, and a server named otherwise does not count. */
+TEST(env_cli_eval_named_server_needs_no_local_database)
+{
+    char *data = tmp_sub("named-server");
+    char *o1, *e1;
+    int rc = retrain_run("demo-data", (char *[]){data, NULL}, &o1, &e1, 120000);
+    CHECK_MSG(rc == 0, "demo-data: exit %d: %s", rc, e1);
+    free(o1), free(e1);
+    char *cfg = path_in(data, "servers.json"), *other = path_in(data, "other.json");
+    char text[6000];
+    snprintf(text, sizeof text,
+             "{\"mcpServers\": {\"%s\": {\"command\": \"%s\", \"args\": [\"mcp-db\"], \"cwd\": "
+             "\"%s\", \"env\": {\"DB_URL\": \"sqlite:///demo.sqlite\"}}}}",
+             "demo", test_retrain_bin(), data);
+    write_text(cfg, text);
+    char *p = strstr(text, "\"demo\"");
+    memcpy(p, "\"demx\"", 6);
+    write_text(other, text);
+    char *tasks = path_in(data, "eval.jsonl"), *gold = path_in(data, "gold");
+    char *sql = path_in(data, "gold/sql/eval"), *out = tmp_sub("named-out");
+    char *so, *se;
+    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
+                             "--mcp-config", cfg, "--no-progress", NULL},
+                  &so, &se);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, "accuracy 1.0000: 60 correct of 60 evaluated (60 tasks, 0 skipped)");
+    free(so), free(se);
+    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
+                             "--mcp-config", cfg, "--direct", "--no-progress", NULL},
+                  &so, &se);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
+    free(so), free(se);
+    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
+                             "--mcp-config", other, "--no-progress", NULL},
+                  &so, &se);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
+    free(so), free(se);
+    free(data), free(cfg), free(other), free(tasks), free(gold), free(sql), free(out);
+}
