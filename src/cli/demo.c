@@ -19,7 +19,7 @@ static void usage(FILE *f)
             "questions, which have only their gold results: episodes through the MCP\n"
             "database server, execution-accuracy rewards, checkpoints and metrics. It\n"
             "prints the held-out execution accuracy and tool-use rate after the warm start\n"
-            "and after GRPO, and writes a report page. About 15 minutes on 2 cores.\n"
+            "and after GRPO, and writes a report page. About 9 minutes on 2 cores.\n"
             "\n"
             "In DIR (default retrain-demo): data/, model-init/, sft.json and sft/ (the\n"
             "warm start), grpo.json and grpo/ (the GRPO run; its last checkpoint is the\n"

@@ -88,6 +88,18 @@ TEST(demo_quick_runs_every_stage)
     json_decref(s);
     free(out);
     free(err);
+    /* scripts/demo-diagnose reads the folder: each question set scored */
+    char bin[4200];
+    snprintf(bin, sizeof bin, "RETRAIN_BIN=%s", test_retrain_bin());
+    char *diag[] = {"/usr/bin/env", bin, "scripts/demo-diagnose", dir, NULL};
+    rc = child_run(diag, &out, &err, 300000);
+    CHECK_MSG(rc == 0, "demo-diagnose: exit %d: %s", rc, err);
+    CHECK_CONTAINS(out, "demos      6 questions:");
+    CHECK_CONTAINS(out, "rl60      24 questions:");
+    CHECK_CONTAINS(out, "heldout    6 questions:");
+    CHECK_CONTAINS(out, "of the gold query's shape");
+    free(out);
+    free(err);
     /* a bad flag: one line, exit 2 */
     char *bad[] = {"demo", "--grpo-steps", "zero", NULL};
     rc = run_cli(bad, &out, &err, 10000);
