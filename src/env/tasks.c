@@ -208,7 +208,9 @@ static int resolve(env_tasks *ts, env_task *t, const env_task_opts *o, const cha
     } else {
         t->skip = SKIP_DBT;
     }
-    if (t->skip && t->skip != SKIP_DBT && o->served && t->db && strlist_index(o->served, t->db) >= 0)
+    /* a server of the user's, named after the database, serves it */
+    if (t->skip && t->skip != SKIP_DBT && o->served && t->db &&
+        strlist_index(o->served, t->db) >= 0)
         t->skip = NULL;
     if (t->skip)
         count_skip(ts, t->skip);
