@@ -899,6 +899,22 @@ TEST(env_cli_eval_shared_http_server)
     free(tasks), free(db), free(gold), free(out), free(sql), free(abs), free(dbp);
 }
 
+/* retrain eval of a predicted-SQL folder (f: sql, tasks, gold, out) through
+ * the servers of mcp_config, optionally --direct; stdout must hold want. */
+static void eval_sql_via(const char *const f[4], const char *mcp_config, int direct,
+                         const char *want)
+{
+    char *so, *se;
+    int rc = run_eval((char *[]){"--sql-dir", (char *)f[0], "--tasks", (char *)f[1], "--gold-dir",
+                                 (char *)f[2], "--out", (char *)f[3], "--mcp-config",
+                                 (char *)mcp_config, "--no-progress", direct ? "--direct" : NULL,
+                                 NULL},
+                      &so, &se);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
+    CHECK_CONTAINS(so, want);
+    free(so), free(se);
+}
+
 /* A server of the user's config named after the tasks' database serves
  * them: no local copy of the database is needed (it may live elsewhere).
  * --direct still needs one, and a server named otherwise does not count. */
@@ -921,24 +937,9 @@ TEST(env_cli_eval_named_server_needs_no_local_database)
     write_text(other, text);
     char *tasks = path_in(data, "eval.jsonl"), *gold = path_in(data, "gold");
     char *sql = path_in(data, "gold/sql/eval"), *out = tmp_sub("named-out");
-    char *so, *se;
-    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
-                             "--mcp-config", cfg, "--no-progress", NULL},
-                  &so, &se);
-    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
-    CHECK_CONTAINS(so, "accuracy 1.0000: 60 correct of 60 evaluated (60 tasks, 0 skipped)");
-    free(so), free(se);
-    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
-                             "--mcp-config", cfg, "--direct", "--no-progress", NULL},
-                  &so, &se);
-    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
-    CHECK_CONTAINS(so, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
-    free(so), free(se);
-    rc = run_eval((char *[]){"--sql-dir", sql, "--tasks", tasks, "--gold-dir", gold, "--out", out,
-                             "--mcp-config", other, "--no-progress", NULL},
-                  &so, &se);
-    CHECK_MSG(rc == 0, "exit %d: %s", rc, se);
-    CHECK_CONTAINS(so, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
-    free(so), free(se);
+    const char *g[] = {sql, tasks, gold, out};
+    eval_sql_via(g, cfg, 0, "accuracy 1.0000: 60 correct of 60 evaluated (60 tasks, 0 skipped)");
+    eval_sql_via(g, cfg, 1, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
+    eval_sql_via(g, other, 0, "0 correct of 0 evaluated (60 tasks, 60 skipped)");
     free(data), free(cfg), free(other), free(tasks), free(gold), free(sql), free(out);
 }
