@@ -915,6 +915,17 @@ static void eval_sql_via(const char *const f[4], const char *mcp_config, int dir
     free(so), free(se);
 }
 
+/* Writes {"mcpServers": {name: a `retrain mcp-db` of DIR/demo.sqlite}} to path. */
+static void write_demo_server(const char *path, const char *name, const char *dir)
+{
+    char text[6000];
+    snprintf(text, sizeof text,
+             "{\"mcpServers\": {\"%s\": {\"command\": \"%s\", \"args\": [\"mcp-db\"], \"cwd\": "
+             "\"%s\", \"env\": {\"DB_URL\": \"sqlite:///demo.sqlite\"}}}}",
+             name, test_retrain_bin(), dir);
+    write_text(path, text);
+}
+
 /* A server of the user's config named after the tasks' database serves
  * them: no local copy of the database is needed (it may live elsewhere).
  * --direct still needs one, and a server named otherwise does not count. */
@@ -926,15 +937,8 @@ TEST(env_cli_eval_named_server_needs_no_local_database)
     CHECK_MSG(rc == 0, "demo-data: exit %d: %s", rc, e1);
     free(o1), free(e1);
     char *cfg = path_in(data, "servers.json"), *other = path_in(data, "other.json");
-    char text[6000];
-    snprintf(text, sizeof text,
-             "{\"mcpServers\": {\"%s\": {\"command\": \"%s\", \"args\": [\"mcp-db\"], \"cwd\": "
-             "\"%s\", \"env\": {\"DB_URL\": \"sqlite:///demo.sqlite\"}}}}",
-             "demo", test_retrain_bin(), data);
-    write_text(cfg, text);
-    char *p = strstr(text, "\"demo\"");
-    memcpy(p, "\"demx\"", 6);
-    write_text(other, text);
+    write_demo_server(cfg, "demo", data);
+    write_demo_server(other, "demx", data);
     char *tasks = path_in(data, "eval.jsonl"), *gold = path_in(data, "gold");
     char *sql = path_in(data, "gold/sql/eval"), *out = tmp_sub("named-out");
     const char *g[] = {sql, tasks, gold, out};
